@@ -1,0 +1,1 @@
+"""Commands added to `flask --app app`."""

@@ -1,0 +1,1 @@
+"""Application plumbing shared by every area: config, extensions, errors, security."""
