@@ -1,0 +1,1 @@
+"""The bundle engine: mapping templates, conditions and block execution."""
