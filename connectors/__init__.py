@@ -1,0 +1,1 @@
+"""Service connectors: a declarative contract, a registry and one module per service."""
