@@ -58,6 +58,10 @@ class Bundle(AccountOwned, TimestampMixin, db.Model):
     webhook_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Auto-update: {"interval_minutes": 5} | {"times": ["09:00"]} | {"after_bundle": 7}
     schedule: Mapped[dict] = mapped_column(default=dict)
+    # "Only after bundle X": a finished run of X starts this bundle.
+    after_bundle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bundle.id", ondelete="SET NULL"), index=True
+    )
     ends_at: Mapped[datetime | None]
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
     last_run_at: Mapped[datetime | None]
@@ -65,6 +69,7 @@ class Bundle(AccountOwned, TimestampMixin, db.Model):
     cursor: Mapped[dict | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     empty_polls: Mapped[int] = mapped_column(default=0)
+    last_polled_at: Mapped[datetime | None]
     installed_template_id: Mapped[int | None] = mapped_column(
         ForeignKey("installed_template.id", ondelete="SET NULL"), index=True
     )

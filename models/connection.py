@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.crypto import seal, unseal
 from models.base import AccountOwned, TimestampMixin, db
 
 
@@ -41,3 +42,16 @@ class Connection(AccountOwned, TimestampMixin, db.Model):
     last_test_ok: Mapped[bool | None]
     last_test_message: Mapped[str | None] = mapped_column(Text)
     last_refreshed_at: Mapped[datetime | None]
+
+    def read_secrets(self) -> dict:
+        """Return the decrypted secrets (API keys, tokens)."""
+        return unseal(self.secrets_sealed)
+
+    def write_secrets(self, values: dict) -> None:
+        """Encrypt and store the secrets."""
+        self.secrets_sealed = seal(values)
+
+    @property
+    def is_active(self) -> bool:
+        """Tell whether bundles may use this connection."""
+        return self.status == ConnectionStatus.ACTIVE.value

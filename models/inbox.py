@@ -45,5 +45,7 @@ class InboxEvent(AccountOwned, db.Model):
     payload: Mapped[dict | None]  # the body parsed into fields, as bundles see it
     size: Mapped[int] = mapped_column(default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # Set by the worker that takes the event, in the same statement that marks it processed.
+    claim_token: Mapped[str | None] = mapped_column(String(32), index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]

@@ -64,6 +64,8 @@ class Run(AccountOwned, TimestampMixin, db.Model):
     input: Mapped[dict | None]
     error: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(default=0)
+    # When a run waits to retry a transiently failed block, the scheduler re-enqueues it then.
+    retry_at: Mapped[datetime | None] = mapped_column(index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None]

@@ -1,7 +1,8 @@
 """The mapping language: ``{{path}}`` templates that carry data between bundle blocks.
 
-A render context looks like ``{"source": {...item...}, "steps": {"<block id>": {...}}}``.
-A path whose first segment is ``source`` or ``steps`` is looked up in the context itself;
+A render context looks like ``{"source": {...item...}, "steps": {"<block id>": {...}},
+"bundle": {"id": .., "name": ..}, "run": {"id": ..}}``.
+A path whose first segment is one of those roots is looked up in the context itself;
 any other path is looked up in the source item, so ``{{contact.phone}}`` is a shorthand for
 ``{{source.contact.phone}}``.
 
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-CONTEXT_ROOTS = frozenset({"source", "steps"})
+CONTEXT_ROOTS = frozenset({"source", "steps", "bundle", "run"})
 FLATTEN_MAX_DEPTH = 6
 FLATTEN_MAX_FIELDS = 500
 
