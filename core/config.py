@@ -13,7 +13,13 @@ DEFAULTS: dict[str, object] = {
     "REDIS_URL": "",  # empty: the run command starts a local server
     "SECRET_KEY": "",  # empty: generated once into the instance folder
     "ENCRYPTION_KEYS": "",  # empty: generated once into the instance folder
-    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,  # bytes; webhook bodies above it get 413
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,  # bytes; any request above it gets 413
+    "HOOK_MAX_BYTES": 1024 * 1024,  # webhook bodies above it get 413
+    "RETRY_MAX_ATTEMPTS": 5,  # tries of a transiently failing block, the first included
+    "RETRY_BASE_SECONDS": 10,  # first retry delay; doubles each time
+    "RETRY_MAX_SECONDS": 3600,
+    "BLOCK_AFTER_FAILURES": 10,  # consecutive failed runs that block a bundle
+    "DRAIN_BATCH_SIZE": 50,  # webhook events one worker job takes at once
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # set SVYAZKA_SESSION_COOKIE_SECURE=true behind HTTPS

@@ -181,3 +181,26 @@ def login_as(app, make_user):
 def owner_client(login_as) -> CsrfClient:
     """Return a client logged in as an owner."""
     return login_as(Role.OWNER)
+
+
+@pytest.fixture
+def make_bundle(app, make_account):
+    """Create a committed bundle with one saved version of the given definition."""
+    import secrets
+
+    from models import Bundle, BundleVersion
+
+    def factory(definition: dict, account: Account | None = None, status: str = "running",
+                name: str = "Test bundle", **fields) -> Bundle:
+        account = account or make_account()
+        kind = definition.get("source", {}).get("kind", "webhook")
+        bundle = Bundle(account_id=account.id, name=name, status=status, trigger_kind=kind,
+                        current_version=1, webhook_token=secrets.token_urlsafe(24), **fields)
+        db.session.add(bundle)
+        db.session.flush()
+        db.session.add(BundleVersion(account_id=account.id, bundle_id=bundle.id, number=1,
+                                     definition=definition))
+        db.session.commit()
+        return bundle
+
+    return factory

@@ -1,0 +1,1 @@
+"""Background work: RQ workers, their runtime and jobs."""

@@ -1,0 +1,193 @@
+"""Turn stored events into runs and execute them, recording every step in the journal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+
+from models.base import db, utcnow
+from models.bundle import Bundle, BundleVersion
+from models.inbox import InboxEvent, InboxStatus
+from models.run import Run, RunStatus, RunStep, RunTrigger
+from workers import outcomes
+from workers.engine.executor import Execution, Executor, StepRecord
+from workers.engine.masking import mask_secrets
+from workers.services import ConnectorPool
+
+log = logging.getLogger("svyazka.worker")
+
+FINAL = tuple(status.value for status in RunStatus if status.is_final)
+RESUMABLE_STEP_STATUSES = ("success", "error")
+
+
+def claim_inbox_batch(bundle_id: int, limit: int) -> list[int]:
+    """Atomically take up to `limit` received events of a bundle and store a run for each."""
+    token = secrets.token_hex(8)
+    waiting = (select(InboxEvent.id)
+               .where(InboxEvent.bundle_id == bundle_id,
+                      InboxEvent.status == InboxStatus.RECEIVED.value)
+               .order_by(InboxEvent.id).limit(limit).scalar_subquery())
+    # One statement claims: concurrent workers can never take the same event twice.
+    db.session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.status == InboxStatus.RECEIVED.value, InboxEvent.id.in_(waiting))
+        .values(status=InboxStatus.PROCESSED.value, claim_token=token)
+        .execution_options(synchronize_session=False))
+    events = db.session.execute(
+        select(InboxEvent.id, InboxEvent.account_id, InboxEvent.payload, InboxEvent.size)
+        .where(InboxEvent.claim_token == token).order_by(InboxEvent.id)).all()
+    if not events:
+        db.session.commit()
+        return []
+    version_id = current_version_id(bundle_id)
+    rows = [{"account_id": event.account_id, "bundle_id": bundle_id,
+             "bundle_version_id": version_id, "status": RunStatus.QUEUED.value,
+             "trigger": RunTrigger.WEBHOOK.value, "inbox_event_id": event.id,
+             "input": item, "bytes_in": event.size, "created_at": utcnow()}
+            for event in events for item in items_of(event.payload)]
+    run_ids = list(db.session.scalars(insert(Run).returning(Run.id), rows))
+    db.session.commit()
+    return run_ids
+
+
+def items_of(payload) -> list:
+    """Split a payload into items: a JSON array (SendPulse sends those) is one item each."""
+    if isinstance(payload, list):
+        return [item if isinstance(item, dict) else {"value": item} for item in payload] or [{}]
+    return [payload if isinstance(payload, dict) else {"value": payload}]
+
+
+def current_version_id(bundle_id: int) -> int | None:
+    """Return the id of the bundle's current saved version."""
+    return db.session.scalar(
+        select(BundleVersion.id).join(Bundle, Bundle.id == BundleVersion.bundle_id)
+        .where(Bundle.id == bundle_id, BundleVersion.number == Bundle.current_version))
+
+
+def create_runs(bundle: Bundle, items: Sequence[dict], trigger: RunTrigger,
+                item_keys: Sequence[str | None] | None = None) -> list[int]:
+    """Store one queued run per item on the bundle's current version (caller commits)."""
+    version_id = current_version_id(bundle.id)
+    keys = list(item_keys) if item_keys is not None else [None] * len(items)
+    rows = [{"account_id": bundle.account_id, "bundle_id": bundle.id,
+             "bundle_version_id": version_id, "status": RunStatus.QUEUED.value,
+             "trigger": trigger.value, "input": item, "item_key": key,
+             "bytes_in": json_size(item), "created_at": utcnow()}
+            for item, key in zip(items, keys, strict=True)]
+    if not rows:
+        return []
+    return list(db.session.scalars(insert(Run).returning(Run.id), rows))
+
+
+def process_runs(run_ids: Sequence[int]) -> list[Run]:
+    """Execute the given runs that are not finished yet; return the ones executed."""
+    runs = db.session.scalars(select(Run).where(Run.id.in_(list(run_ids)),
+                                                Run.status.not_in(FINAL))
+                              .order_by(Run.id)).all()
+    context = RunContext()
+    for run in runs:
+        context.execute(run)
+    outcomes.after_runs(runs)
+    return list(runs)
+
+
+class RunContext:
+    """Caches shared by the runs of one job: bundles, versions, connectors."""
+
+    def __init__(self) -> None:
+        self.bundles: dict[int, Bundle] = {}
+        self.definitions: dict[int | None, dict | None] = {}
+        self.pools: dict[int, ConnectorPool] = {}
+
+    def execute(self, run: Run) -> None:
+        """Execute one run; a failure here never reaches the other runs."""
+        run_id = run.id
+        try:
+            self._execute(run)
+            db.session.commit()
+        except Exception:  # a bug or a database error must not stop the batch
+            db.session.rollback()
+            log.exception("run=%s state=crashed", run_id)
+            outcomes.mark_crashed(run_id)
+
+    def _execute(self, run: Run) -> None:
+        bundle = self._bundle(run.bundle_id)
+        definition = self._definition(run.bundle_version_id)
+        started = time.perf_counter()
+        run.status = RunStatus.RUNNING.value
+        run.started_at = run.started_at or datetime.now(UTC)
+        if definition is None:
+            execution = Execution(status="error", error="The bundle has no saved version to run")
+        else:
+            pool = self._pool(run.account_id)
+            executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
+                                done_steps=self._done_steps(run))
+            execution = executor.run(run.input, {
+                "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
+            record_steps(run, execution.steps, pool.secret_values)
+        outcomes.finish_run(run, bundle, execution, time.perf_counter() - started)
+
+    def _bundle(self, bundle_id: int) -> Bundle:
+        if bundle_id not in self.bundles:
+            self.bundles[bundle_id] = db.session.get(Bundle, bundle_id)
+        return self.bundles[bundle_id]
+
+    def _definition(self, version_id: int | None) -> dict | None:
+        if version_id not in self.definitions:
+            version = db.session.get(BundleVersion, version_id) if version_id else None
+            self.definitions[version_id] = version.definition if version else None
+        return self.definitions[version_id]
+
+    def _pool(self, account_id: int) -> ConnectorPool:
+        if account_id not in self.pools:
+            self.pools[account_id] = ConnectorPool(account_id)
+        return self.pools[account_id]
+
+    @staticmethod
+    def _done_steps(run: Run) -> dict[str, StepRecord]:
+        """Return receiver steps finished in earlier attempts, to reuse instead of redo."""
+        if run.attempt == 0:
+            return {}
+        done = {step.block_id: StepRecord(
+                    position=step.position, block_id=step.block_id, kind=step.block_kind,
+                    status=step.status, input=step.input, output=step.output,
+                    error=step.error, notes=list(step.notes or []),
+                    started_at=step.started_at, duration_ms=step.duration_ms or 0)
+                for step in run.steps
+                if step.block_kind == "receiver" and step.status in RESUMABLE_STEP_STATUSES}
+        # The attempt re-records every step, the reused ones included.
+        run.steps.clear()
+        run.bytes_out = 0
+        db.session.flush()
+        return done
+
+
+def record_steps(run: Run, steps: Sequence[StepRecord], secret_values: set[str]) -> None:
+    """Add the journal rows of the steps, with credential values masked."""
+    for step in steps:
+        if step.status == "running":
+            continue
+        step_input = mask_secrets(step.input, secret_values)
+        db.session.add(RunStep(
+            account_id=run.account_id, run=run, position=step.position,
+            block_id=step.block_id, block_kind=step.kind, status=step.status,
+            input=step_input, output=mask_secrets(step.output, secret_values),
+            error=mask_secrets(step.error, secret_values), notes=step.notes or None,
+            started_at=step.started_at, duration_ms=step.duration_ms,
+            bytes_out=json_size(step_input) if step.kind == "receiver" else 0))
+        if step.kind == "receiver":
+            run.bytes_out = (run.bytes_out or 0) + json_size(step_input)
+
+
+def json_size(value) -> int:
+    """Return the size of a value as compact JSON, in bytes."""
+    if value is None:
+        return 0
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+               .encode())
