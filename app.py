@@ -22,9 +22,10 @@ BLUEPRINTS = (
     "blueprints.connections",
     "blueprints.journal",
     "blueprints.catalog",
+    "blueprints.hooks",
 )
 
-CLI_GROUPS = ("cli.users", "cli.stack")
+CLI_GROUPS = ("cli.users", "cli.stack", "cli.bundles", "cli.scheduler")
 
 ROOT = Path(__file__).resolve().parent
 
