@@ -7,7 +7,11 @@ from typing import TypeVar
 
 from connectors.base import Connector
 
-BUILTIN_MODULES = ("connectors.webhook", "connectors.http_request")
+BUILTIN_MODULES = (
+    "connectors.webhook",
+    "connectors.http_request",
+    "connectors.helpcrunch",
+)
 
 REGISTRY: dict[str, type[Connector]] = {}
 
