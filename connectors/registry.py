@@ -11,6 +11,7 @@ BUILTIN_MODULES = (
     "connectors.webhook",
     "connectors.http_request",
     "connectors.helpcrunch",
+    "connectors.telegram",
 )
 
 REGISTRY: dict[str, type[Connector]] = {}

@@ -20,6 +20,10 @@ DEFAULTS: dict[str, object] = {
     "RETRY_MAX_SECONDS": 3600,
     "BLOCK_AFTER_FAILURES": 10,  # consecutive failed runs that block a bundle
     "DRAIN_BATCH_SIZE": 50,  # webhook events one worker job takes at once
+    "SWEEP_AFTER_SECONDS": 10,  # received events older than this are enqueued again
+    "STUCK_RUN_SECONDS": 900,  # a run unfinished this long is re-run (above the job timeout)
+    "STUCK_CHECK_SECONDS": 60,
+    "RETENTION_DAYS": 62,  # the journal keeps two months, as the seed says
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # set SVYAZKA_SESSION_COOKIE_SECURE=true behind HTTPS

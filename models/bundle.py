@@ -56,7 +56,8 @@ class Bundle(AccountOwned, TimestampMixin, db.Model):
     is_migration: Mapped[bool] = mapped_column(default=False)
     current_version: Mapped[int] = mapped_column(default=0)
     webhook_token: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # Auto-update: {"interval_minutes": 5} | {"times": ["09:00"]} | {"after_bundle": 7}
+    # Auto-update (workers/schedule.py): {"mode": "interval", "minutes": 5},
+    # {"mode": "times", "times": ["09:00"]}, {"mode": "after", "bundle_id": 7} or {}.
     schedule: Mapped[dict] = mapped_column(default=dict)
     # "Only after bundle X": a finished run of X starts this bundle.
     after_bundle_id: Mapped[int | None] = mapped_column(

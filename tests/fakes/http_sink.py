@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -25,6 +26,8 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: bytes
+    # When the request arrived (time.time()), for latency and retry timing checks.
+    received_at: float = field(default_factory=time.time)
 
     @property
     def query_params(self) -> dict[str, list[str]]:
