@@ -83,7 +83,8 @@ class StopSignals:
 def worker_spec(number: int, dotted_class: str, queues: tuple[str, ...]) -> dict:
     """Describe the command line of one RQ worker (it also runs the scheduler when it can)."""
     # The Redis URL comes from RQ_REDIS_URL: in argv a password would show in `ps`.
-    argv = [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler",
+    # No "--with-scheduler": svyazka's own scheduler runs inside each worker (runtime.py).
+    argv = [sys.executable, "-m", "rq.cli", "worker",
             "--worker-class", dotted_class, *queues]
     return {"name": f"worker-{number}", "argv": argv, "tier": 1}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 
 import rq
@@ -38,9 +39,8 @@ class AppContextMixin:
 
     def dequeue_job_and_maintain_ttl(self, *args, **kwargs):
         """Build the app (once) before waiting for a job, so work horses inherit it."""
-        # Here rather than in work(): the scheduler process has been forked by now and
-        # stays small instead of carrying a copy of the app it never uses.
-        get_app()
+        app = get_app()
+        start_scheduler_thread(app)
         return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
@@ -65,6 +65,27 @@ def job_name(job: Job) -> str:
         return job.func_name
     except Exception:  # noqa: BLE001 - rq reports the broken payload itself
         return "?"
+
+
+@functools.cache
+def start_scheduler_thread(app: Flask) -> threading.Thread | None:
+    """Run the bundle scheduler beside this worker; a Redis lock lets one of them lead."""
+    # Every worker carries a follower scheduler instead of a process of its own: it costs
+    # no memory to speak of, and when the leading worker dies another takes over.
+    if not app.config.get("SCHEDULER_IN_WORKERS", True):
+        return None
+    thread = threading.Thread(target=run_scheduler, args=(app,), name="svyazka-scheduler",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def run_scheduler(app: Flask) -> None:
+    """Run the scheduler loop inside the app context until the process ends."""
+    from workers.scheduler import Scheduler
+
+    with app.app_context():
+        Scheduler().run_forever(float(app.config.get("SCHEDULER_INTERVAL", 1.0)))
 
 
 def forget_inherited_db_connections(app: Flask) -> None:

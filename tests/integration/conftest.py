@@ -85,7 +85,7 @@ class WorkerProcess:
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "--worker-class",
-             worker_class, "--with-scheduler", "--quiet", "default"],
+             worker_class, "--quiet", "default"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
