@@ -63,3 +63,17 @@ def change(bundle: Bundle, kind: str, message: str, user: User | None) -> None:
                  user_id=user.id if user else None)
     db.session.commit()
     forget_target(bundle.webhook_token)
+
+
+def run_now(bundle: Bundle, user: User | None = None) -> bool:
+    """Force one run of the bundle now (the seed's arrow button); False if Redis is down."""
+    from workers import dispatch
+
+    if bundle.status == BundleStatus.DELETED.value:
+        raise LifecycleError(_l("Restore the bundle from the bin first."))
+    if not bundle.current_version:
+        raise LifecycleError(_l("Save the bundle's settings before starting it."))
+    record_event(bundle.account_id, "bundle_forced", f"Bundle {bundle.name!r} run by hand",
+                 bundle_id=bundle.id, user_id=user.id if user else None)
+    db.session.commit()
+    return dispatch.enqueue_start(bundle.id, "manual")

@@ -59,3 +59,14 @@ def test_pause_is_seen_by_webhook_intake_at_once(client, make_bundle):
     assert client.post(url, json={}, csrf=False).json["status"] == "received"
     pause_bundle(bundle)
     assert client.post(url, json={}, csrf=False).json["status"] == "held"
+
+
+def test_run_now_enqueues_a_manual_start(monkeypatch, make_bundle):
+    from models.bundle_lifecycle import run_now
+    from workers import dispatch
+
+    calls = []
+    monkeypatch.setattr(dispatch, "enqueue_start", lambda *args: calls.append(args) or True)
+    bundle = make_bundle(DEFINITION, status="paused")
+    assert run_now(bundle) is True
+    assert calls == [(bundle.id, "manual")] and kinds() == ["bundle_forced"]
