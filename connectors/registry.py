@@ -12,6 +12,7 @@ BUILTIN_MODULES = (
     "connectors.http_request",
     "connectors.helpcrunch",
     "connectors.telegram",
+    "connectors.google_sheets",
 )
 
 REGISTRY: dict[str, type[Connector]] = {}
