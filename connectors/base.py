@@ -60,6 +60,9 @@ class Connector:
         self.config = dict(config)
         self.secrets = dict(secrets)
         self._http = http
+        # Set when the connector renewed its credentials (OAuth tokens): the worker then
+        # stores self.secrets again.
+        self.secrets_changed = False
 
     @property
     def http(self) -> HttpClient:

@@ -15,7 +15,6 @@ import requests
 from connectors import oauth2
 from connectors.base import AuthKind, Connector, Field, PollResult, action, trigger
 from connectors.errors import AuthError, ConnectorError, RetryableError
-from connectors.http import HttpClient
 from connectors.oauth2 import OAuthClient, TokenSet
 from connectors.registry import register
 from connectors.responses import json_or_error, parse_retry_after, service_message_of
@@ -125,16 +124,6 @@ class GoogleSheets(Connector):
         "extra_authorize_params": oauth2.GOOGLE_AUTHORIZE_PARAMS,
         "use_pkce": True,
     }
-
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-        *,
-        http: HttpClient | None = None,
-    ) -> None:
-        super().__init__(config, secrets, http=http)
-        self.secrets_changed = False
 
     def oauth_client(self) -> OAuthClient:
         """Return the OAuth application to authorize and renew tokens with."""

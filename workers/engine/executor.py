@@ -151,23 +151,23 @@ class Executor:
         return {"result": 0, "errors": step.error}
 
     def _filter(self, block: Mapping[str, Any], context: dict[str, Any]) -> None:
-        step = self._start_step(block)
-        passed = conditions.evaluate(block.get("conditions"), context)
-        step.input = conditions.explain(block.get("conditions"), context)
-        step.status = "passed" if passed else "stopped"
-        step.output = {"result": int(passed)}
-        context["steps"][block["id"]] = step.output
-        if not passed:
+        if not self._check(block, context, ("passed", "stopped")):
             raise ItemFiltered
 
     def _logic(self, block: Mapping[str, Any], context: dict[str, Any]) -> None:
+        passed = self._check(block, context, ("then", "else"))
+        self._run_blocks(block.get("then" if passed else "else", []), context)
+
+    def _check(self, block: Mapping[str, Any], context: dict[str, Any],
+               statuses: tuple[str, str]) -> bool:
+        """Evaluate a block's conditions and record them; its `result` is 1 or 0."""
         step = self._start_step(block)
         passed = conditions.evaluate(block.get("conditions"), context)
         step.input = conditions.explain(block.get("conditions"), context)
-        step.status = "then" if passed else "else"
+        step.status = statuses[0] if passed else statuses[1]
         step.output = {"result": int(passed)}
         context["steps"][block["id"]] = step.output
-        self._run_blocks(block.get("then" if passed else "else", []), context)
+        return passed
 
     def _start_step(self, block: Mapping[str, Any]) -> StepRecord:
         step = StepRecord(position=self._position, block_id=block["id"], kind=block["kind"],
