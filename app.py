@@ -23,9 +23,11 @@ BLUEPRINTS = (
     "blueprints.journal",
     "blueprints.catalog",
     "blueprints.hooks",
+    "blueprints.settings",
 )
 
-CLI_GROUPS = ("cli.users", "cli.stack", "cli.bundles", "cli.scheduler")
+CLI_GROUPS = ("cli.users", "cli.stack", "cli.bundles", "cli.scheduler", "cli.keys",
+              "cli.connectors")
 
 ROOT = Path(__file__).resolve().parent
 

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, object] = {
     "BABEL_DEFAULT_TIMEZONE": "UTC",
     "LANGUAGES": ["en", "ru"],
     "ALLOW_PRIVATE_NETWORK": False,  # outgoing HTTP to private addresses
+    # Let connections point OAuth addresses elsewhere (sandboxes, tests): the instance's
+    # client secret goes to the token address, so an editor could otherwise collect it.
+    "OAUTH_ENDPOINT_OVERRIDES": False,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
     "MIN_PASSWORD_LENGTH": 8,
 }

@@ -8,17 +8,43 @@ from models import Role
 
 # Each endpoint that takes an object id, with the method to call and the factory name
 # that creates such an object in a foreign account. A new id-taking route must be added.
+# An optional fourth item gives the route's other URL arguments.
 ID_ENDPOINTS = {
     "users.update_role": ("POST", "user", {"role": "viewer"}),
     "users.toggle_active": ("POST", "user", {}),
+    "connections.show": ("GET", "connection", {}),
+    "connections.edit": ("POST", "connection", {"name": "Taken over"}),
+    "connections.delete": ("POST", "connection", {}),
+    "connections.rename_form": ("GET", "connection", {}),
+    "connections.rename": ("POST", "connection", {"name": "Taken over"}),
+    "connections.title": ("GET", "connection", {}),
+    "connections.test": ("POST", "connection", {}),
+    "connections.refresh": ("POST", "connection", {}),
+    "connections.job_status": ("GET", "connection", {}, {"job": "job-1"}),
+    "connections.sample": ("GET", "connection", {}),
+    "connections.reconnect": ("POST", "connection", {}),
+}
+
+# What must stay unchanged on each kind of foreign object.
+SNAPSHOTS = {
+    "user": lambda user: (user.role, user.active),
+    "connection": lambda connection: (connection.name, connection.status, connection.config,
+                                      connection.secrets_sealed),
 }
 
 
 @pytest.fixture
 def foreign_objects(make_user, make_account):
     """Create one object of each kind in another account."""
+    from models import Connection, db
+
     other = make_account("Other company")
-    return {"user": make_user(Role.EDITOR, account=other)}
+    connection = Connection(account_id=other.id, service="webhook", name="Theirs",
+                            webhook_token="their-token", config={"base_url": "http://x"})
+    connection.write_secrets({"api_key": "their-secret"})
+    db.session.add(connection)
+    db.session.commit()
+    return {"user": make_user(Role.EDITOR, account=other), "connection": connection}
 
 
 def id_rules(app):
@@ -33,22 +59,22 @@ def test_every_id_endpoint_is_covered(app):
 
 @pytest.mark.parametrize("endpoint", sorted(ID_ENDPOINTS))
 def test_foreign_id_is_not_found(app, owner_client, foreign_objects, endpoint):
-    method, kind, data = ID_ENDPOINTS[endpoint]
+    method, kind, data, *extra = ID_ENDPOINTS[endpoint]
     target = foreign_objects[kind]
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     (arg,) = [name for name in rule.arguments if name.endswith("_id")]
     with app.test_request_context():
         from flask import url_for
 
-        url = url_for(endpoint, **{arg: target.id})
+        url = url_for(endpoint, **{arg: target.id}, **(extra[0] if extra else {}))
+    before = SNAPSHOTS[kind](target)
     response = owner_client.open(url, method=method, data=data) if method == "GET" else (
         owner_client.post(url, data=data))
     assert response.status_code == 404
-    before = (target.role, target.active)
     from models import db
 
     db.session.refresh(target)
-    assert (target.role, target.active) == before
+    assert SNAPSHOTS[kind](target) == before
 
 
 def test_unknown_id_is_not_found(owner_client):

@@ -50,3 +50,17 @@ def start_bundle(bundle_id: int, trigger: str, slot: str = "") -> int:
     from workers import polling
 
     return polling.start_bundle(bundle_id, trigger, slot)
+
+
+def test_connection(connection_id: int) -> dict:
+    """Call the service with a connection's credentials; store and return the outcome."""
+    from workers import connection_jobs
+
+    return connection_jobs.test_connection(connection_id)
+
+
+def refresh_connection(connection_id: int) -> dict:
+    """Re-read a connection's lists and fields from its service."""
+    from workers import connection_jobs
+
+    return connection_jobs.refresh_connection(connection_id)

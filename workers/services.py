@@ -13,7 +13,12 @@ from connectors.http import HttpClient
 from connectors.registry import get_connector, load_builtin
 from models.base import db
 from models.connection import Connection
-from models.setting import get_setting
+from models.setting import (
+    OAUTH_ENDPOINT_FIELDS,
+    get_setting,
+    oauth_client_credentials,
+    oauth_endpoints_overridable,
+)
 
 # One HTTP client per process and guard setting: keep-alive connections survive across jobs.
 _HTTP_CLIENTS: dict[bool, HttpClient] = {}
@@ -61,8 +66,10 @@ class ConnectorPool:
             return cls({}, {}, http=self.http)
         connection = self._connection(connection_id, service)
         secrets = connection.read_secrets()
+        config = connector_config(cls, connection.config)
         self.secret_values.update(secret_strings(secrets))
-        return cls(connection.config or {}, secrets, http=self.http)
+        self.secret_values.update(secret_strings({"client": config.get("oauth_client_secret")}))
+        return cls(config, secrets, http=self.http)
 
     def _connection(self, connection_id: int | None, service: str) -> Connection:
         connection = db.session.get(Connection, connection_id) if connection_id else None
@@ -74,6 +81,20 @@ class ConnectorPool:
             raise AuthError(f"Connection {connection.name!r} is inactive: "
                             f"{connection.status_reason or 'reconnect it'}")
         return connection
+
+
+def connector_config(cls: type[Connector], config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return a connection's config plus the instance's OAuth client for OAuth services."""
+    merged = dict(config or {})
+    if cls.auth_kind == AuthKind.OAUTH2:
+        if not oauth_endpoints_overridable():
+            for name in OAUTH_ENDPOINT_FIELDS:
+                merged.pop(name, None)
+        # Kept out of the connection itself: an admin may change the client at any time.
+        credentials = oauth_client_credentials(cls.key)
+        if credentials is not None:
+            merged["oauth_client_id"], merged["oauth_client_secret"] = credentials
+    return merged
 
 
 def secret_strings(secrets: Mapping[str, Any]) -> set[str]:
