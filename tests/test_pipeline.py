@@ -155,3 +155,17 @@ def test_a_deleted_connection_fails_the_block_not_the_worker(make_bundle, connec
     polling.start_bundle(bundle.id, "manual")
     (run,) = runs(bundle.id)
     assert run.status == "error" and "deleted" in run.error
+
+
+def test_renewed_credentials_are_stored_after_a_run(make_bundle, connection, monkeypatch):
+    def renewing_push(self, params):
+        self.secrets = {"api_key": "renewed-key-456789"}
+        self.secrets_changed = True
+        return {"id": 2}
+
+    monkeypatch.setattr(FakeCrm, "push", renewing_push)
+    bundle = make_bundle(push_definition(connection.id), account=account_of(connection))
+    polling.start_bundle(bundle.id, "manual")
+    db.session.expire_all()
+    assert db.session.get(Connection, connection.id).read_secrets() == {
+        "api_key": "renewed-key-456789"}

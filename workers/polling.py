@@ -49,8 +49,10 @@ def poll_bundle(bundle_id: int, slot: str = "",
         connector = pool.connector(source["service"], source.get("connection"))
         result = connector.poll(source["trigger"], source.get("params", {}), bundle.cursor)
     except (AuthError, RetryableError, ConnectorError) as error:
+        pool.save_renewed_secrets()
         report_poll_failure(bundle, source, error)
         return 0
+    pool.save_renewed_secrets()  # committed with the new items
     run_ids = store_new_items(bundle, source, result, trigger)
     pipeline.process_runs(run_ids)
     log.info("job=poll bundle=%s slot=%s new=%d", bundle_id, slot, len(run_ids))

@@ -51,7 +51,20 @@ class ConnectorPool:
     def call(self, block: Mapping[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """Run a receiver block's action with its rendered params."""
         connector = self.connector(block["service"], block.get("connection"))
-        return connector.run_action(block["action"], params)
+        try:
+            return connector.run_action(block["action"], params)
+        finally:
+            self.save_renewed_secrets()
+
+    def save_renewed_secrets(self) -> None:
+        """Store credentials a connector renewed (OAuth tokens); the caller commits."""
+        for (_, connection_id), connector in self._instances.items():
+            if connector.secrets_changed and connection_id is not None:
+                connection = db.session.get(Connection, connection_id)
+                if connection is not None:
+                    connection.write_secrets(connector.secrets)
+                    self.secret_values.update(secret_strings(connector.secrets))
+                connector.secrets_changed = False
 
     def connector(self, service: str, connection_id: int | None) -> Connector:
         """Return a ready connector for a service and (when it needs one) a connection."""
