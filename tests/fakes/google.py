@@ -19,18 +19,15 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import zip_longest
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
-from tests.fakes.http_sink import RecordedRequest
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, reply
 
 AUTHORIZE_PATH = "/o/oauth2/v2/auth"
 TOKEN_PATH = "/token"
@@ -62,6 +59,7 @@ CELL = re.compile(r"([A-Za-z]{0,3})([0-9]*)")
 NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
 BARE_TITLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CELL_LIKE_TITLE = re.compile(r"[A-Za-z]{1,3}[0-9]+|[Rr][0-9]*[Cc][0-9]*")
+JSON_TYPE = "application/json; charset=UTF-8"
 NOT_FOUND_PAGE = (
     "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1</title>"
     "<p><b>404.</b> <ins>That’s an error.</ins><p>The requested URL was not found on this "
@@ -120,14 +118,8 @@ class AuthorizationCode:
     code_challenge: str = ""
 
 
-@dataclass(frozen=True)
-class Answer:
-    """One HTTP answer; delay is waited before it is written."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    delay: float = 0.0
+# One HTTP answer; delay is waited before it is written.
+Answer = Reply
 
 
 class GoogleError(Exception):
@@ -164,8 +156,11 @@ class GridRange:
         )
 
 
-class FakeGoogle:
+class FakeGoogle(FakeServer):
     """Serve fake Google OAuth and Sheets endpoints on a free local port."""
+
+    # The Sheets API address, with the trailing slash of the real default.
+    base_path = "/"
 
     def __init__(
         self,
@@ -173,6 +168,7 @@ class FakeGoogle:
         client_id: str = "svyazka-test.apps.googleusercontent.com",
         client_secret: str = "GOCSPX-fake-client-secret",
     ) -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.clock: Callable[[], float] = time.time
@@ -189,42 +185,9 @@ class FakeGoogle:
         self.codes: dict[str, AuthorizationCode] = {}
         self.sheets_calls = 0
         self._next_sheet_id = 0
-        self._lock = threading.RLock()
-        self._log: list[RecordedRequest] = []
         self._injected: deque[tuple[str, Answer]] = deque()
-        self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeGoogle:
-        """Start serving in a background thread."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, waking handlers that are still delaying their answer."""
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- addresses and connection settings ------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """Return the Sheets API address (with the trailing slash of the real default)."""
-        return f"{self.url}/"
 
     @property
     def token_url(self) -> str:
@@ -365,12 +328,6 @@ class FakeGoogle:
         )
         return error.answer(headers)
 
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Return a copy of every request received, oldest first."""
-        with self._lock:
-            return list(self._log)
-
     def sheets_requests(self) -> list[RecordedRequest]:
         """Return the requests made to the Sheets API only."""
         return [item for item in self.requests if item.path.startswith(SHEETS_PREFIX)]
@@ -380,6 +337,10 @@ class FakeGoogle:
         return [item for item in self.requests if item.path == TOKEN_PATH]
 
     # --- request handling ---------------------------------------------------------------
+
+    def respond(self, request: RecordedRequest) -> Answer:
+        """Answer a request through handle()."""
+        return self.handle(request)
 
     def handle(self, request: RecordedRequest) -> Answer:
         """Record a request and compute its answer."""
@@ -1008,9 +969,7 @@ def s256(verifier: str) -> str:
 
 def json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
     """Return a JSON answer with Google's content type."""
-    return _answer(
-        status, body, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
-    )
+    return _answer(status, body, {"Content-Type": JSON_TYPE, **(headers or {})})
 
 
 def _oauth_error(status: int, error: str, description: str) -> Answer:
@@ -1042,66 +1001,4 @@ def _answer(
     delay: float = 0.0,
 ) -> Answer:
     """Build an answer, encoding the body and giving it a matching content type."""
-    headers = dict(headers or {})
-    has_type = any(name.lower() == "content-type" for name in headers)
-    if isinstance(body, dict | list):
-        body = json.dumps(body, ensure_ascii=False).encode()
-        if not has_type:
-            headers["Content-Type"] = "application/json; charset=UTF-8"
-    elif isinstance(body, str):
-        body = body.encode()
-        if not has_type:
-            headers["Content-Type"] = "text/plain; charset=utf-8"
-    return Answer(status, headers, body or b"", delay)
-
-
-def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
-    """Build a request handler class bound to one fake."""
-
-    class GoogleHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def handle_one_request(self) -> None:
-            try:
-                super().handle_one_request()
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (a timeout test); nothing is left to answer.
-                self.close_connection = True
-
-        def do_any(self) -> None:
-            answer = fake.handle(self._recorded())
-            if answer.delay and fake._closing.wait(answer.delay):
-                self.close_connection = True
-                return
-            self.wfile.write(self._encoded(answer))
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay silent: tests read the recorded requests instead."""
-
-        def _recorded(self) -> RecordedRequest:
-            length = int(self.headers.get("Content-Length") or 0)
-            target = urlsplit(self.path)
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            return RecordedRequest(
-                method=self.command,
-                path=target.path,
-                query=target.query,
-                headers=headers,
-                body=self.rfile.read(length) if length else b"",
-            )
-
-        def _encoded(self, answer: Answer) -> bytes:
-            """Return status line, headers and body as one buffer, for a single write."""
-            try:
-                reason = HTTPStatus(answer.status).phrase
-            except ValueError:
-                reason = "Unknown"
-            lines = [f"HTTP/1.1 {answer.status} {reason}"]
-            lines += [f"{name}: {value}" for name, value in answer.headers.items()]
-            lines.append(f"Content-Length: {len(answer.body)}")
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + answer.body
-
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        setattr(GoogleHandler, f"do_{method}", GoogleHandler.do_any)
-    return GoogleHandler
+    return reply(status, body, headers, delay, json_type=JSON_TYPE, ensure_ascii=False)

@@ -19,16 +19,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
-from tests.fakes.http_sink import RecordedRequest
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 API_PREFIX = "/v1"
 RATE_WINDOW_SECONDS = 60.0
@@ -105,8 +101,10 @@ def invalid(code: str, message: str) -> ApiError:
     return ApiError(400, ("invalid_request", "Invalid request"), (code, message))
 
 
-class FakeHelpCrunch:
+class FakeHelpCrunch(FakeServer):
     """Serve the HelpCrunch customers API on 127.0.0.1, keeping contacts and a request log."""
+
+    base_path = API_PREFIX
 
     def __init__(
         self,
@@ -118,6 +116,7 @@ class FakeHelpCrunch:
         custom_data_shape: str = "list",
         delay: float = 0.0,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests_per_minute = requests_per_minute
         # Sent as Retry-After on a 429 when set; the docs name no rate-limit header.
@@ -129,24 +128,8 @@ class FakeHelpCrunch:
         self.delay = delay
         self.customers: dict[int, dict[str, Any]] = {}
         self.next_id = 1001
-        self._lock = threading.Lock()
-        self._log: list[RecordedRequest] = []
         self._planned: deque[FakeAnswer] = deque()
         self._hits: deque[float] = deque()
-        self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self.base_url = f"{self.url}{API_PREFIX}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Return a copy of every request received so far, oldest first."""
-        with self._lock:
-            return list(self._log)
 
     def add_customer(self, **fields: Any) -> dict[str, Any]:
         """Store a contact as given (no uniqueness checks) and return a copy of it."""
@@ -180,22 +163,16 @@ class FakeHelpCrunch:
         with self._lock:
             self._planned.append(FakeAnswer(status, body, dict(headers or {}), delay))
 
-    def start(self) -> FakeHelpCrunch:
-        """Start serving in a background thread."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, waking handlers that are still waiting out a delay."""
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeHelpCrunch:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def respond(self, request: RecordedRequest) -> Reply:
+        """Encode the answer to a request: text and bytes as given, anything else as JSON."""
+        answer = self.handle(request)
+        headers = dict(answer.headers)
+        if isinstance(answer.body, bytes | str):
+            body = answer.body.encode() if isinstance(answer.body, str) else answer.body
+        else:
+            body = json.dumps(answer.body, ensure_ascii=False).encode()
+            headers.setdefault("Content-Type", "application/json")
+        return Reply(answer.status, headers, body, answer.delay or self.delay)
 
     def handle(self, request: RecordedRequest) -> FakeAnswer:
         """Log a request and return the answer HelpCrunch would give."""
@@ -497,62 +474,3 @@ def _page(offset: Any, limit: Any) -> tuple[int, int]:
     if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
         raise invalid("limit", f"limit must be between 1 and {MAX_PAGE_SIZE}")
     return offset, limit
-
-
-def _handler_for(fake: FakeHelpCrunch) -> type[BaseHTTPRequestHandler]:
-    """Build a request handler class bound to one fake."""
-
-    class HelpCrunchHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def handle_one_request(self) -> None:
-            try:
-                super().handle_one_request()
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (a timeout test); nothing is left to answer.
-                self.close_connection = True
-
-        def do_any(self) -> None:
-            answer = fake.handle(self._recorded())
-            delay = answer.delay or fake.delay
-            if delay and fake._closing.wait(delay):
-                self.close_connection = True
-                return
-            self.wfile.write(_encoded(answer))
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay silent: tests read the request log instead."""
-
-        def _recorded(self) -> RecordedRequest:
-            length = int(self.headers.get("Content-Length") or 0)
-            target = urlsplit(self.path)
-            return RecordedRequest(
-                method=self.command,
-                path=target.path,
-                query=target.query,
-                headers={name.lower(): value for name, value in self.headers.items()},
-                body=self.rfile.read(length) if length else b"",
-            )
-
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        setattr(HelpCrunchHandler, f"do_{method}", HelpCrunchHandler.do_any)
-    return HelpCrunchHandler
-
-
-def _encoded(answer: FakeAnswer) -> bytes:
-    """Return status line, headers and body as one buffer, for a single write."""
-    headers = dict(answer.headers)
-    if isinstance(answer.body, bytes | str):
-        body = answer.body.encode() if isinstance(answer.body, str) else answer.body
-    else:
-        body = json.dumps(answer.body, ensure_ascii=False).encode()
-        headers.setdefault("Content-Type", "application/json")
-    try:
-        reason = HTTPStatus(answer.status).phrase
-    except ValueError:
-        reason = "Unknown"
-    lines = [f"HTTP/1.1 {answer.status} {reason}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import replace
 from html.parser import HTMLParser
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
-from tests.fakes.http_sink import RecordedRequest
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, reply
 
 TOKEN = "7012345678:AAHfake-Token_for_tests0123456789ab"
 BOT = {
@@ -44,6 +41,7 @@ HTML_TAGS = HTML_STYLE_TAGS | {"a", "code", "pre", "span", "tg-spoiler", "tg-emo
 MARKDOWN_V2_MARKS = frozenset("*_~`|")
 MARKDOWN_V2_RESERVED = frozenset("[]()>#+-={}.!")
 MARKDOWN_V2_LINK = re.compile(r"(?<!\\)\[([^\]]*)\]\(([^)]*)\)")
+SERVER_HEADER = {"Server": "nginx/1.18.0"}
 
 
 class TelegramError(Exception):
@@ -56,19 +54,13 @@ class TelegramError(Exception):
         self.parameters = parameters
 
 
-@dataclass(frozen=True)
-class Answer:
-    """Hold one HTTP answer: status, body bytes and content type."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-
-
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     """Serve a fake Bot API on 127.0.0.1 for one bot, recording every request it receives."""
 
+    methods = ("GET", "POST")
+
     def __init__(self, *, token: str = TOKEN, bot: dict[str, Any] | None = None) -> None:
+        super().__init__()
         self.token = token
         self.bot = dict(bot or BOT)
         # State tests preload and inspect; chats are keyed by their numeric id.
@@ -85,36 +77,10 @@ class FakeTelegram:
         self.delay = 0.0
         self.flood_after_calls: int | None = None
         self.retry_after = 34
-        self.requests: list[RecordedRequest] = []
-        self._scripted: deque[Answer] = deque()
+        self._scripted: deque[Reply] = deque()
         self._authorised_calls = 0
         self._next_update_id = FIRST_UPDATE_ID
         self._next_message_id = FIRST_MESSAGE_ID
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeTelegram:
-        """Start serving in a background thread."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, waking handlers that are still delaying their answer."""
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def add_chat(
         self,
@@ -186,9 +152,9 @@ class FakeTelegram:
 
     def answer_next(self, status: int, body: str, content_type: str = "text/html") -> None:
         """Answer the next request with a raw body, as a proxy in front of Telegram might."""
-        self._script(Answer(status, body.encode(), content_type))
+        self._script(reply(status, body, {**SERVER_HEADER, "Content-Type": content_type}))
 
-    def _script(self, answer: Answer) -> None:
+    def _script(self, answer: Reply) -> None:
         """Queue an answer that takes precedence over normal handling."""
         with self._lock:
             self._scripted.append(answer)
@@ -200,10 +166,14 @@ class FakeTelegram:
             self._next_message_id += 1
         return message_id
 
-    def _answer(self, request: RecordedRequest) -> Answer:
+    def respond(self, request: RecordedRequest) -> Reply:
+        """Record a request and compute its answer, sent after the configured delay."""
+        return replace(self._answer(request), delay=self.delay)
+
+    def _answer(self, request: RecordedRequest) -> Reply:
         """Record a request and compute its answer."""
         with self._lock:
-            self.requests.append(request)
+            self._log.append(request)
             if self._scripted:
                 return self._scripted.popleft()
         try:
@@ -437,12 +407,18 @@ def _flood(retry_after: int) -> TelegramError:
     )
 
 
-def _result_answer(result: Any) -> Answer:
+def _json_answer(status: int, body: dict[str, Any]) -> Reply:
+    """Return a JSON answer with the headers Telegram's nginx sends."""
+    headers = {**SERVER_HEADER, "Content-Type": "application/json"}
+    return reply(status, body, headers, ensure_ascii=False)
+
+
+def _result_answer(result: Any) -> Reply:
     """Wrap a result in the success envelope."""
-    return Answer(200, json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode())
+    return _json_answer(200, {"ok": True, "result": result})
 
 
-def _error_answer(error: TelegramError) -> Answer:
+def _error_answer(error: TelegramError) -> Reply:
     """Wrap an error in the failure envelope; the HTTP status equals error_code."""
     body: dict[str, Any] = {
         "ok": False,
@@ -451,58 +427,4 @@ def _error_answer(error: TelegramError) -> Answer:
     }
     if error.parameters:
         body["parameters"] = error.parameters
-    return Answer(error.status, json.dumps(body, ensure_ascii=False).encode())
-
-
-def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
-    """Build a request handler class bound to one fake."""
-
-    class TelegramHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def handle_one_request(self) -> None:
-            try:
-                super().handle_one_request()
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (a timeout test); nothing is left to answer.
-                self.close_connection = True
-
-        def do_GET(self) -> None:
-            self._respond()
-
-        def do_POST(self) -> None:
-            self._respond()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay silent: tests read the recorded requests instead."""
-
-        def _respond(self) -> None:
-            answer = fake._answer(self._recorded())
-            if fake.delay and fake._closing.wait(fake.delay):
-                self.close_connection = True
-                return
-            # One write per answer, so a client never sees half an answer.
-            self.wfile.write(self._encoded(answer))
-
-        def _recorded(self) -> RecordedRequest:
-            length = int(self.headers.get("Content-Length") or 0)
-            target = urlsplit(self.path)
-            return RecordedRequest(
-                method=self.command,
-                path=target.path,
-                query=target.query,
-                headers={name.lower(): value for name, value in self.headers.items()},
-                body=self.rfile.read(length) if length else b"",
-            )
-
-        def _encoded(self, answer: Answer) -> bytes:
-            head = (
-                f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}\r\n"
-                "Server: nginx/1.18.0\r\n"
-                f"Content-Type: {answer.content_type}\r\n"
-                f"Content-Length: {len(answer.body)}\r\n\r\n"
-            )
-            return head.encode("latin-1") + answer.body
-
-    return TelegramHandler
+    return _json_answer(error.status, body)
