@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from flask import current_app, redirect, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
@@ -77,8 +79,14 @@ def template_globals() -> dict:
             "can_edit": can_edit, "can_admin": can_admin}
 
 
+def hue(text: str) -> int:
+    """Derive a stable colour hue (0-359) from a text, for service letter marks."""
+    return zlib.crc32(text.encode()) % 360
+
+
 def init_web(app) -> None:
     """Install the request hooks on the app."""
+    app.jinja_env.filters["hue"] = hue
     app.before_request(require_login_or_setup)
     app.after_request(add_security_headers)
     app.context_processor(template_globals)
