@@ -383,7 +383,7 @@ def test_refresh_stores_metadata_shown_on_the_page(owner_client, service, sink):
     db.session.refresh(connection)
     assert connection.last_refreshed_at is not None
     page = text(owner_client.get(f"/connections/{connection.id}"))
-    assert "lists: 2" in page and "fields: 3" in page
+    assert "Lists: 2" in page and "Fields: 3" in page
 
 
 def test_connector_crash_is_reported_not_raised(app, service, make_account, monkeypatch):

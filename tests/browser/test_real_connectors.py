@@ -100,7 +100,7 @@ def test_helpcrunch_test_refresh_and_wrong_key(site, page, make_user, start_work
         page.locator("[data-action=refresh]").click()
         expect(state).to_contain_text("Reading lists and fields")
         expect(finished_state(page)).to_contain_text("Refreshed.")
-        expect(state.locator(".list-inline-item")).to_have_text(["custom_fields: 2"])
+        expect(state.locator(".list-inline-item")).to_have_text(["Custom fields: 2"])
         screenshot(page, "real-helpcrunch-refreshed")
         connection_id = connection_id_of(page)
         assert stored(connection_id).service_metadata == {"custom_fields": [
@@ -142,7 +142,7 @@ def test_telegram_bot_test_and_chats(site, page, make_user, start_worker):
         page.locator("[data-action=refresh]").click()
         expect(page.locator("#connection-state")).to_contain_text("Reading lists and fields")
         expect(finished_state(page)).to_contain_text("Refreshed.")
-        expect(page.locator("#connection-state .list-inline-item")).to_have_text(["chats: 1"])
+        expect(page.locator("#connection-state .list-inline-item")).to_have_text(["Chats: 1"])
         screenshot(page, "real-telegram-refreshed")
 
         (chat,) = stored(connection_id_of(page)).service_metadata["chats"]
