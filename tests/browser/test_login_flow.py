@@ -49,6 +49,7 @@ def test_htmx_search_updates_rows_and_url(live_server, page, make_user):
     page.fill("#email", user.email)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_function("() => window.htmx !== undefined")  # scripts are deferred
     page.fill("input[name=q]", "nothing-matches")
-    expect(page.locator("#bundle-rows")).to_contain_text("Nothing found")
+    expect(page.locator("#bundle-rows")).to_contain_text("Nothing found", timeout=15_000)
     expect(page).to_have_url(re.compile(r"q=nothing-matches"))
