@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection as DbConnection
+from sqlalchemy import insert, select, update
 
 from models.base import db
 from models.bundle import Bundle, BundleStatus, BundleVersion
 from models.connection import Connection
 from models.inbox import InboxEvent, InboxStatus
+
+INSERT_EVENT = insert(InboxEvent.__table__).returning(InboxEvent.__table__.c.id)
 
 # Token lookups are cached briefly: a webhook sender may post hundreds of times a second.
 TARGET_CACHE_SECONDS = 2.0
@@ -76,24 +79,29 @@ def load_target(token: str) -> HookTarget | None:
 def store_event(target: HookTarget, parsed) -> tuple[int, str]:
     """Commit the request as an inbox event; return its id and status."""
     key = idempotency_key(target, parsed)
-    status = event_status(target, parsed, key)
-    event = InboxEvent(
-        account_id=target.account_id, bundle_id=target.bundle_id,
-        connection_id=target.connection_id, status=status, method=parsed.method,
-        headers=parsed.headers, query=parsed.query, content_type=parsed.content_type,
-        body=parsed.body, payload=parsed.payload, size=len(parsed.body), idempotency_key=key)
-    db.session.add(event)
-    if target.connection_id is not None:
-        remember_sample(target.connection_id, parsed.payload)
-    db.session.commit()
-    return event.id, status
+    # Core on one pooled connection: no ORM unit of work, no reload of the new row's id.
+    with db.engine.begin() as conn:
+        status = event_status(conn, target, parsed, key)
+        event_id = conn.execute(INSERT_EVENT, event_row(target, parsed, status, key)).scalar_one()
+        if target.connection_id is not None:
+            remember_sample(conn, target.connection_id, parsed.payload)
+    return event_id, status
 
 
-def event_status(target: HookTarget, parsed, key: str | None) -> str:
+def event_row(target: HookTarget, parsed, status: str, key: str | None) -> dict[str, Any]:
+    """Return the column values of a new inbox event (received_at takes its default)."""
+    return {"account_id": target.account_id, "bundle_id": target.bundle_id,
+            "connection_id": target.connection_id, "status": status, "method": parsed.method,
+            "headers": parsed.headers, "query": parsed.query,
+            "content_type": parsed.content_type, "body": parsed.body,
+            "payload": parsed.payload, "size": len(parsed.body), "idempotency_key": key}
+
+
+def event_status(conn: DbConnection, target: HookTarget, parsed, key: str | None) -> str:
     """Decide whether an event runs now, waits for the bundle, or is only a sample."""
     if target.bundle_id is None or is_test_request(parsed.payload):
         return InboxStatus.SAMPLE.value
-    if key is not None and seen_recently(target, key):
+    if key is not None and seen_recently(conn, target, key):
         return InboxStatus.DUPLICATE.value
     if target.status == BundleStatus.RUNNING.value:
         return InboxStatus.RECEIVED.value
@@ -120,17 +128,17 @@ def idempotency_key(target: HookTarget, parsed) -> str | None:
     return None if value in (None, "") else str(value)[:200]
 
 
-def seen_recently(target: HookTarget, key: str) -> bool:
+def seen_recently(conn: DbConnection, target: HookTarget, key: str) -> bool:
     """Tell whether the key arrived for this bundle within the idempotency window."""
     since = datetime.now(UTC) - timedelta(minutes=target.window_minutes)
-    return db.session.scalar(select(InboxEvent.id).where(
+    return conn.scalar(select(InboxEvent.id).where(
         InboxEvent.bundle_id == target.bundle_id, InboxEvent.idempotency_key == key,
         InboxEvent.received_at >= since,
         InboxEvent.status != InboxStatus.DUPLICATE.value).limit(1)) is not None
 
 
-def remember_sample(connection_id: int, payload: Any) -> None:
+def remember_sample(conn: DbConnection, connection_id: int, payload: Any) -> None:
     """Keep the latest request of a webhook connection: its fields feed the mapping picker."""
-    connection = db.session.get(Connection, connection_id)
-    if connection is not None:
-        connection.sample = payload if isinstance(payload, dict) else {"items": payload}
+    sample = payload if isinstance(payload, dict) else {"items": payload}
+    conn.execute(update(Connection.__table__).where(Connection.__table__.c.id == connection_id)
+                 .values(sample=sample))

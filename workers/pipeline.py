@@ -6,7 +6,8 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
@@ -91,10 +92,29 @@ def process_runs(run_ids: Sequence[int]) -> list[Run]:
                                                 Run.status.not_in(FINAL))
                               .order_by(Run.id)).all()
     context = RunContext()
-    for run in runs:
-        context.execute(run)
-    outcomes.after_runs(runs)
+    with runs_kept_after_commit():
+        for run in runs:
+            context.execute(run)
+        outcomes.after_runs(runs)
     return list(runs)
+
+
+@contextmanager
+def runs_kept_after_commit() -> Iterator[None]:
+    """Keep the batch's runs loaded across the per-run commits instead of reloading each.
+
+    Expiring on commit would expire every object of the batch at each run's commit, then
+    reload each with its own SELECT: a batch cost growing with its square. Only this job
+    writes its claimed runs, so their loaded state stays true; the bundle, which others do
+    change (pause, failure counts), is still expired after each commit (see RunContext).
+    """
+    session = db.session()
+    expiring = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expiring
 
 
 class RunContext:
@@ -115,22 +135,35 @@ class RunContext:
             db.session.rollback()
             log.exception("run=%s state=crashed", run_id)
             outcomes.mark_crashed(run_id)
+        finally:
+            self._forget_bundles()
+
+    def _forget_bundles(self) -> None:
+        """Expire the cached bundles so the next run sees changes others made (status)."""
+        for bundle in self.bundles.values():
+            if bundle is not None:
+                db.session.expire(bundle)
 
     def _execute(self, run: Run) -> None:
         bundle = self._bundle(run.bundle_id)
         definition = self._definition(run.bundle_version_id)
         started = time.perf_counter()
-        run.status = RunStatus.RUNNING.value
-        run.started_at = run.started_at or datetime.now(UTC)
-        if definition is None:
-            execution = Execution(status="error", error="The bundle has no saved version to run")
-        else:
-            pool = self._pool(run.account_id)
-            executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
-                                done_steps=self._done_steps(run))
-            execution = executor.run(run.input, {
-                "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
-            record_steps(run, execution.steps, pool.secret_values)
+        # Nothing is written until the actions are done: on SQLite a flushed change would hold
+        # the database's single write lock through every HTTP call, so workers took turns.
+        with db.session.no_autoflush:
+            run.status = RunStatus.RUNNING.value
+            run.started_at = run.started_at or datetime.now(UTC)
+            if definition is None:
+                execution = Execution(status="error",
+                                      error="The bundle has no saved version to run")
+            else:
+                pool = self._pool(run.account_id)
+                executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
+                                    done_steps=self._done_steps(run))
+                execution = executor.run(run.input, {
+                    "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
+                forget_earlier_attempts(run)
+                record_steps(run, execution.steps, pool.secret_values)
         outcomes.finish_run(run, bundle, execution, time.perf_counter() - started)
 
     def _bundle(self, bundle_id: int) -> Bundle:
@@ -161,28 +194,38 @@ class RunContext:
                     started_at=step.started_at, duration_ms=step.duration_ms or 0)
                 for step in run.steps
                 if step.block_kind == "receiver" and step.status in RESUMABLE_STEP_STATUSES}
-        # The attempt re-records every step, the reused ones included.
-        run.steps.clear()
-        run.bytes_out = 0
-        db.session.flush()
         return done
 
 
+def forget_earlier_attempts(run: Run) -> None:
+    """Delete the steps earlier attempts recorded: this one re-records every step."""
+    if run.attempt == 0:
+        return
+    run.steps.clear()
+    run.bytes_out = 0
+    db.session.flush()  # after the actions, like every other write of the run
+
+
 def record_steps(run: Run, steps: Sequence[StepRecord], secret_values: set[str]) -> None:
-    """Add the journal rows of the steps, with credential values masked."""
-    for step in steps:
-        if step.status == "running":
-            continue
-        step_input = mask_secrets(step.input, secret_values)
-        db.session.add(RunStep(
-            account_id=run.account_id, run=run, position=step.position,
-            block_id=step.block_id, block_kind=step.kind, status=step.status,
-            input=step_input, output=mask_secrets(step.output, secret_values),
-            error=mask_secrets(step.error, secret_values), notes=step.notes or None,
-            started_at=step.started_at, duration_ms=step.duration_ms,
-            bytes_out=json_size(step_input) if step.kind == "receiver" else 0))
-        if step.kind == "receiver":
-            run.bytes_out = (run.bytes_out or 0) + json_size(step_input)
+    """Insert the journal rows of the steps, with credential values masked."""
+    rows = [step_row(run, step, secret_values) for step in steps if step.status != "running"]
+    if rows:
+        # One Core statement: ORM objects would cost a unit-of-work pass per run.
+        db.session.execute(insert(RunStep), rows)
+    for row in rows:
+        if row["block_kind"] == "receiver":
+            run.bytes_out = (run.bytes_out or 0) + row["bytes_out"]
+
+
+def step_row(run: Run, step: StepRecord, secret_values: set[str]) -> dict:
+    """Return the journal row of one finished step."""
+    step_input = mask_secrets(step.input, secret_values)
+    return {"account_id": run.account_id, "run_id": run.id, "position": step.position,
+            "block_id": step.block_id, "block_kind": step.kind, "status": step.status,
+            "input": step_input, "output": mask_secrets(step.output, secret_values),
+            "error": mask_secrets(step.error, secret_values), "notes": step.notes or None,
+            "started_at": step.started_at, "duration_ms": step.duration_ms,
+            "bytes_out": json_size(step_input) if step.kind == "receiver" else 0}
 
 
 def json_size(value) -> int:
