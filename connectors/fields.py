@@ -57,3 +57,8 @@ class Field:
             "depends_on": list(self.depends_on),
             "placeholder": self.placeholder,
         }
+
+
+def api_address(default: str, help: str = "Change only for a sandbox or a test server.") -> Field:
+    """Declare the overridable API address every HTTP service has."""
+    return Field("base_url", "API address", type="url", default=default, help=help)

@@ -10,6 +10,7 @@ import requests
 
 from connectors.base import AuthKind, Connector, Field, action
 from connectors.errors import AuthError, ConnectorError, RetryableError
+from connectors.fields import api_address
 from connectors.registry import register
 from connectors.responses import json_or_error, parse_retry_after, service_message_of
 
@@ -144,15 +145,7 @@ class HelpCrunch(Connector):
             help=f"In HelpCrunch: {KEY_LOCATION} (not the Legacy API key).",
         ),
     )
-    config_fields = (
-        Field(
-            "base_url",
-            "API address",
-            type="url",
-            default=DEFAULT_BASE_URL,
-            help="Change only for a sandbox or a test server.",
-        ),
-    )
+    config_fields = (api_address(DEFAULT_BASE_URL),)
 
     def test_connection(self) -> dict[str, Any]:
         """List one contact to prove the key works, and report the account's contact count."""

@@ -11,6 +11,7 @@ import requests
 
 from connectors.base import AuthKind, Connector, Field, action
 from connectors.errors import AuthError, ConnectorError, RetryableError
+from connectors.fields import api_address
 from connectors.registry import register
 from connectors.responses import excerpt, json_or_error, parse_retry_after
 
@@ -106,15 +107,7 @@ class Telegram(Connector):
             placeholder="123456789:AAH…",
         ),
     )
-    config_fields = (
-        Field(
-            "base_url",
-            "API address",
-            type="url",
-            default=API_ADDRESS,
-            help="Change only for a self-hosted Bot API server.",
-        ),
-    )
+    config_fields = (api_address(API_ADDRESS, "Change only for a self-hosted Bot API server."),)
 
     def test_connection(self) -> dict[str, Any]:
         """Ask Telegram which bot the token belongs to."""
