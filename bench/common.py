@@ -6,6 +6,7 @@ it forked (gunicorn workers, rq work horses) go with it; nothing is ever killed 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import http.client
@@ -582,3 +583,13 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
     readable, _, _ = select.select([sock], [], [], 0)
     return bool(readable)
+
+
+def add_shared_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every benchmark takes: web server layout, idle wait, JSON output."""
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quiet", type=float, default=60.0,
+                        help="before each run wait at most this long for other processes to "
+                             "go idle")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")

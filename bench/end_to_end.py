@@ -16,7 +16,6 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from bench import common
 from tests.fakes.http_sink import HttpSink, RecordedRequest, SinkResponse
@@ -93,13 +92,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--worker-class", choices=sorted(common.WORKER_CLASSES),
                         default="simple")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0, help="limit per phase, seconds")
-    parser.add_argument("--quiet", type=float, default=60.0,
-                        help="before each phase wait at most this long for other processes to "
-                             "go idle")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    common.add_shared_options(parser)
     return parser.parse_args()
 
 

@@ -85,13 +85,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds per load run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up")
     parser.add_argument("--connections", default="16,64", help="comma-separated counts")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--load-threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--quiet", type=float, default=60.0,
-                        help="before each run wait at most this long for other processes to "
-                             "go idle")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    common.add_shared_options(parser)
     return parser.parse_args()
 
 
