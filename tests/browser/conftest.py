@@ -57,3 +57,16 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def log_in(page, base_url: str, user) -> None:
+    """Log in through the form and wait for the bundles page."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import PASSWORD
+
+    page.goto(base_url + "/login")
+    page.fill("#email", user.email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="My bundles", exact=True)).to_be_visible()

@@ -10,22 +10,13 @@ from playwright.sync_api import expect
 from rq.job import JobStatus
 
 from models import Role
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, screenshot
 from tests.fakes import rq_queue
 from tests.fakes.http_sink import HttpSink
 from tests.test_connections import SinkService, receiver_definition
 
 pytestmark = pytest.mark.browser
 
-
-def log_in(page, live_server: str, user) -> None:
-    """Log in through the form."""
-    page.goto(live_server + "/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("heading", name="My bundles", exact=True)).to_be_visible()
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import Bundle, Connection, JournalEvent, Role, db
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, screenshot
 from tests.fakes.google import FakeGoogle
 from tests.fakes.helpcrunch import FakeHelpCrunch
 from tests.fakes.telegram import FakeTelegram
@@ -38,14 +37,6 @@ def site(live_app, live_server) -> str:
     """Return the address of the live server, which serves the Redis-wired live_app."""
     return live_server
 
-
-def log_in(page, site: str, user) -> None:
-    """Log in through the form."""
-    page.goto(site + "/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("heading", name="My bundles", exact=True)).to_be_visible()
 
 
 def open_service_form(page, service: str) -> None:
