@@ -42,9 +42,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_blueprints(app)
     register_cli(app)
+    from blueprints.hooks import install_gateway
     from core import web
 
     web.init_web(app)
+    install_gateway(app)  # webhooks are served ahead of Flask's request handling
     return app
 
 

@@ -1,7 +1,7 @@
-"""Shared parts of the benchmarks: processes, a temporary instance, Redis, gunicorn, workers.
+"""Shared parts of the benchmarks: processes, a temporary instance, Redis, the web server, workers.
 
 Every child is started in a process group of its own and stopped by that group, so helpers
-it forked (gunicorn workers, rq work horses) go with it; nothing is ever killed by name.
+it forked (web server workers, rq work horses) go with it; nothing is ever killed by name.
 """
 
 from __future__ import annotations
@@ -313,37 +313,37 @@ def machine_settings() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """How gunicorn runs: gthread workers and threads per worker."""
+    """How the web server (Granian, WSGI) runs: processes and Python threads per process."""
 
     workers: int = 2
     threads: int = 2
 
     def describe(self) -> str:
         """Return the settings in words."""
-        return (f"gunicorn -k gthread --workers {self.workers} --threads {self.threads} "
-                "(no access log)")
+        return (f"granian --interface wsgi --workers {self.workers} "
+                f"--blocking-threads {self.threads} (no access log)")
 
 
-def start_gunicorn(processes: Processes, env: dict[str, str], config: WebConfig) -> str:
-    """Start gunicorn serving the app on a free loopback port; return its base URL."""
+def start_web(processes: Processes, env: dict[str, str], config: WebConfig) -> str:
+    """Start the web server on a free loopback port as `flask stack` does; return its URL."""
     port = free_port()
-    argv = [PYTHON, "-m", "gunicorn", "app:create_app()", "--bind", f"127.0.0.1:{port}",
-            "--worker-class", "gthread", "--workers", str(config.workers),
-            "--threads", str(config.threads), "--no-control-socket"]
-    child = processes.start("gunicorn", argv, env)
+    argv = [PYTHON, "-m", "granian", "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(config.workers),
+            "--blocking-threads", str(config.threads), "app:create_app"]
+    child = processes.start("web", argv, env)
     try:
-        wait_until(lambda: http_status("127.0.0.1", port, "GET", "/healthz") is not None,
-                   READY_TIMEOUT_SECONDS, "gunicorn")
         wait_until(lambda: all_web_workers_booted(child, config.workers), READY_TIMEOUT_SECONDS,
-                   "every gunicorn worker")
+                   "every web server worker")
+        wait_until(lambda: http_status("127.0.0.1", port, "GET", "/healthz") is not None,
+                   READY_TIMEOUT_SECONDS, "the web server")
     except RuntimeError as error:
         raise RuntimeError(f"{error}\n{child.log_tail()}") from None
     return f"http://127.0.0.1:{port}"
 
 
 def all_web_workers_booted(child: Child, count: int) -> bool:
-    """Tell whether gunicorn logged the boot of `count` workers."""
-    return child.log_path.read_text(errors="replace").count("Booting worker") >= count
+    """Tell whether the web server logged the start of `count` workers."""
+    return child.log_path.read_text(errors="replace").count("Started worker-") >= count
 
 
 def http_status(host: str, port: int, method: str, path: str, body: bytes | None = None,
@@ -573,7 +573,7 @@ class OpenLoopSender:
             self._local.connection = http.client.HTTPConnection(host, int(port), timeout=10)
         connection = self._local.connection
         if connection.sock is not None and closed_by_peer(connection.sock):
-            connection.close()  # gunicorn drops idle keep-alive connections after 2 s
+            connection.close()  # servers drop idle keep-alive connections after a while
         return connection
 
 

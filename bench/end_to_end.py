@@ -4,8 +4,9 @@ Run: .venv/bin/python -m bench.end_to_end [--events 5000] [--rate 100] [--worker
 
 For each worker count: (a) saturation: N events stored as received inbox rows, one drain
 job asked for, delivered actions/s until the sink has them all and every run is final;
-(b) latency: an open-loop sender posts to the real intake (gunicorn) at a fixed rate, and
-receipt-to-delivery latency is the sink's receive time minus the send time in the payload.
+(b) latency: an open-loop sender posts to the real intake (the production web server) at a
+fixed rate, and receipt-to-delivery latency is the sink's receive time minus the send time in
+the payload.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def main() -> int:
         redis_url = common.start_redis(processes)
         env = common.make_instance(folder, redis_url, ALLOW_PRIVATE_NETWORK="true")
         bundle = common.seed_bundle(bundle_definition(sink.url))
-        base_url = common.start_gunicorn(processes, env, web)
+        base_url = common.start_web(processes, env, web)
         settings = describe_settings(web, worker_class, redis_url, args)
         common.print_block("settings", settings)
         for count in [int(value) for value in args.workers.split(",") if value.strip()]:

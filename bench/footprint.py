@@ -129,7 +129,7 @@ def time_start_up(stack: common.Child, port: int, bundle: common.BenchBundle, wo
     healthy = answered = finished = None
     deadline = launched + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline and stack.process.poll() is None:
-        # Timed when the answer arrives: gunicorn accepts connections before its workers boot.
+        # Timed when the answer arrives: the port may accept before the app is loaded.
         if healthy is None and live_workers(port) >= workers:
             healthy = time.monotonic() - launched
         if answered is None and post_webhook(port, bundle.token) == 200:
@@ -220,8 +220,8 @@ def role_of(pid: int, root: int, parents: dict[int, int]) -> str:
     direct = parents.get(pid) == root  # the supervisor's own children, not their forks
     if "redis-server" in command or "valkey-server" in command:
         return "redis-server"
-    if "gunicorn" in command:
-        return "gunicorn master" if direct else "gunicorn worker"
+    if "granian" in command:
+        return "web server (granian) master" if direct else "web server (granian) worker"
     if "rq.cli" in command or "rq worker" in command:
         return "rq worker" if direct else "rq worker's child (scheduler or horse)"
     return command[:60] or "?"

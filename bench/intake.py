@@ -1,4 +1,4 @@
-"""Webhook intake: requests/s and latency of POST /hooks/<token> on gunicorn, all stored.
+"""Webhook intake: requests/s and p50/p99 of POST /hooks/<token> on Granian, all stored.
 
 Run: .venv/bin/python -m bench.intake [--duration 12] [--connections 16,64]
 
@@ -99,7 +99,7 @@ def main() -> int:
         redis_url = common.start_redis(processes)
         env = common.make_instance(folder, redis_url)
         bundle = common.seed_bundle(DEFINITION)
-        base_url = common.start_gunicorn(processes, env, web)
+        base_url = common.start_web(processes, env, web)
         settings = describe_settings(web, redis_url, args)
         common.print_block("settings", settings)
         url = f"{base_url}/hooks/{bundle.token}"

@@ -26,12 +26,12 @@ DEFAULT_WORKER_CLASS = "simple"
 @click.option("--workers", "worker_count", default=2, show_default=True,
               type=click.IntRange(1, 32), help="RQ worker processes.")
 @click.option("--web-workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help=f"gunicorn worker processes, {WEB_THREADS} threads each.")
+              help=f"web server (Granian) processes, {WEB_THREADS} threads each.")
 @with_appcontext
 def stack(host: str, port: int, worker_count: int, web_workers: int) -> None:
     """Run migrations, Redis, the workers and the web server until Ctrl-C."""
     app: Flask = current_app._get_current_object()
-    require_modules("gunicorn", "rq")
+    require_modules("granian", "rq")
     require_free_port(host, port)
     apply_migrations(app)
     redis_spec, redis_url = plan_redis(app)
@@ -58,7 +58,7 @@ def require_free_port(host: str, port: int) -> None:
     """Stop with a one-line error when the web port is taken or the address is unusable."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 GRACE_SECONDS = 10.0  # per tier: SIGTERM, then SIGKILL after this long
 FORCED_GRACE_SECONDS = 1.0  # the same after a second Ctrl-C
-WEB_THREADS = 4
-# Below GRACE_SECONDS, so gunicorn finishes its requests and exits on its own.
+WEB_THREADS = 2  # per web process: more made the webhook intake slower (the GIL), not faster
+# Below GRACE_SECONDS, so the web server finishes its requests and exits on its own.
 WEB_GRACEFUL_TIMEOUT = 8
 WEB_READY_TIMEOUT = 60
 POLL_SECONDS = 0.2
@@ -90,13 +90,12 @@ def worker_spec(number: int, dotted_class: str, queues: tuple[str, ...]) -> dict
 
 
 def web_spec(host: str, port: int, web_workers: int) -> dict:
-    """Describe the gunicorn command line and how to tell it is up."""
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    argv = [sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", bind,
-            "--workers", str(web_workers), "--threads", str(WEB_THREADS),
-            "--worker-class", "gthread", "--graceful-timeout", str(WEB_GRACEFUL_TIMEOUT),
-            # The control socket would live in $HOME, shared by every stack of the user.
-            "--access-logfile", "-", "--no-control-socket"]
+    """Describe the Granian command line (WSGI) and how to tell it is up."""
+    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
+            "--host", host, "--port", str(port), "--workers", str(web_workers),
+            "--blocking-threads", str(WEB_THREADS),
+            "--workers-kill-timeout", str(WEB_GRACEFUL_TIMEOUT),
+            "--respawn-failed-workers", "--access-log", "app:create_app"]
     return {"name": "web", "argv": argv, "tier": 2,
             "ready": {"tcp": [reachable_host(host), port]}, "ready_timeout": WEB_READY_TIMEOUT}
 
@@ -225,7 +224,7 @@ def stop_tier(group: list[Child], stop: StopSignals, signals_before: int) -> Non
             break
         time.sleep(POLL_SECONDS / 2)
     for child in group:
-        # Also takes down helpers left in the child's group (gunicorn workers, rq scheduler).
+        # Also takes down helpers left in the child's group (web server workers, rq work horses).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
         child.process.wait()

@@ -20,20 +20,21 @@ JOB_TIMEOUT_SECONDS = 600
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
-def queue() -> Queue:
+def queue(connection: redis.Redis | None = None) -> Queue:
     """Return the queue every svyazka job goes to."""
-    return Queue(QUEUE_NAME, connection=get_redis())
+    return Queue(QUEUE_NAME, connection=connection or get_redis())
 
 
-def enqueue_drain(bundle_id: int, *, force: bool = False) -> bool:
+def enqueue_drain(bundle_id: int, *, force: bool = False,
+                  connection: redis.Redis | None = None) -> bool:
     """Ask a worker to run the bundle's waiting inbox events; False when Redis is down."""
     key = DRAIN_PENDING_KEY.format(bundle_id=bundle_id)
     try:
-        connection = get_redis()
+        connection = connection or get_redis()
         # One waiting drain job per bundle is enough: it takes every event stored so far.
         if not connection.set(key, 1, nx=True, ex=DRAIN_PENDING_SECONDS) and not force:
             return True
-        _enqueue("workers.jobs.drain_inbox", bundle_id)
+        _enqueue("workers.jobs.drain_inbox", bundle_id, connection=connection)
         return True
     except REDIS_ERRORS as error:
         log.warning("dispatch=drain bundle=%s state=redis-down error=%s", bundle_id, error)
@@ -69,6 +70,6 @@ def _try_enqueue(function: str, *args) -> bool:
         return False
 
 
-def _enqueue(function: str, *args) -> None:
-    queue().enqueue(function, *args, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=0,
-                    failure_ttl=7 * 24 * 3600)
+def _enqueue(function: str, *args, connection: redis.Redis | None = None) -> None:
+    queue(connection).enqueue(function, *args, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=0,
+                              failure_ttl=7 * 24 * 3600)

@@ -35,14 +35,13 @@ def claim_inbox_batch(bundle_id: int, limit: int) -> list[int]:
                       InboxEvent.status == InboxStatus.RECEIVED.value)
                .order_by(InboxEvent.id).limit(limit).scalar_subquery())
     # One statement claims: concurrent workers can never take the same event twice.
-    db.session.execute(
+    claimed = db.session.execute(
         update(InboxEvent)
         .where(InboxEvent.status == InboxStatus.RECEIVED.value, InboxEvent.id.in_(waiting))
         .values(status=InboxStatus.PROCESSED.value, claim_token=token)
-        .execution_options(synchronize_session=False))
-    events = db.session.execute(
-        select(InboxEvent.id, InboxEvent.account_id, InboxEvent.payload, InboxEvent.size)
-        .where(InboxEvent.claim_token == token).order_by(InboxEvent.id)).all()
+        .returning(InboxEvent.id, InboxEvent.account_id, InboxEvent.payload, InboxEvent.size)
+        .execution_options(synchronize_session=False)).all()
+    events = sorted(claimed, key=lambda event: event.id)
     if not events:
         db.session.commit()
         return []

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Request, current_app
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
 
 # Headers that carry credentials are never stored.
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key",
@@ -33,14 +34,19 @@ class ParsedRequest:
     payload: Any
 
 
-def parse_request(request: Request) -> ParsedRequest:
+def parse_request(request: Request, limit: int) -> ParsedRequest:
     """Parse JSON, form, multipart or text bodies; refuse oversized or malformed ones."""
-    limit = int(current_app.config["HOOK_MAX_BYTES"])
+    too_large = BadPayloadError(f"Request body too large: the limit is {limit} bytes.", 413)
     if request.content_length is not None and request.content_length > limit:
-        raise BadPayloadError(f"Request body too large: the limit is {limit} bytes.", 413)
-    body = request.get_data(cache=True)
+        raise too_large
+    # Also bounds chunked bodies, which come without a length.
+    request.max_content_length = limit
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large from None
     if len(body) > limit:
-        raise BadPayloadError(f"Request body too large: the limit is {limit} bytes.", 413)
+        raise too_large
     query = multidict_to_dict(request.args)
     return ParsedRequest(
         method=request.method,
