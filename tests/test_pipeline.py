@@ -140,6 +140,46 @@ def test_consecutive_failures_block_the_bundle(app, make_bundle, connection):
     assert blocked.status == "blocked" and "3 runs in a row failed" in blocked.status_reason
 
 
+def test_a_batch_writes_the_streak_after_its_last_success_and_the_last_run_time(
+        make_bundle, connection):
+    from models.run import RunTrigger
+
+    bundle = make_bundle(push_definition(connection.id, "{{source.outcome}}"),
+                         account=account_of(connection))
+    bundle.consecutive_failures = 4  # failures of earlier batches
+    db.session.commit()
+    outcomes = ["fail", "ok", "fail", "fail"]
+    run_ids = pipeline.create_runs(bundle, [{"outcome": o} for o in outcomes], RunTrigger.MANUAL)
+    db.session.commit()
+    pipeline.process_runs(run_ids)
+    db.session.expire_all()
+    after = db.session.get(Bundle, bundle.id)
+    assert [run.status for run in runs(bundle.id)] == ["error", "success", "error", "error"]
+    assert after.consecutive_failures == 2 and after.status == "running"
+    assert after.last_run_at == max(run.finished_at for run in runs(bundle.id))
+
+
+def test_a_success_ends_the_streak_of_earlier_batches(make_bundle, connection):
+    bundle = make_bundle(push_definition(connection.id), account=account_of(connection))
+    bundle.consecutive_failures = 7
+    db.session.commit()
+    polling.start_bundle(bundle.id, "manual")
+    db.session.expire_all()
+    assert db.session.get(Bundle, bundle.id).consecutive_failures == 0
+
+
+def test_failures_of_two_jobs_add_up_atomically(app, make_bundle, connection):
+    from workers.outcomes import BundleTally
+
+    bundle = make_bundle(push_definition(connection.id), account=account_of(connection))
+    first, second = BundleTally(), BundleTally()  # two workers, each with its own batch
+    for tally in (first, second, first, second):
+        tally.record(bundle.id, bundle.account_id, failed=True, at=bundle.created_at)
+        db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Bundle, bundle.id).consecutive_failures == 4
+
+
 def test_a_job_delivered_twice_finds_its_run_finished(make_bundle, connection):
     bundle = make_bundle(push_definition(connection.id), account=account_of(connection))
     polling.start_bundle(bundle.id, "manual")

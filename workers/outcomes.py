@@ -38,7 +38,7 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return max(backoff, retry_after or 0.0)
 
 
-def finish_run(run: Run, bundle: Bundle, execution: Execution, seconds: float) -> None:
+def finish_run(run: Run, execution: Execution, tally: BundleTally) -> None:
     """Store a run's outcome and apply its consequences (the caller commits)."""
     now = datetime.now(UTC)
     run.error = execution.error
@@ -53,31 +53,72 @@ def finish_run(run: Run, bundle: Bundle, execution: Execution, seconds: float) -
     run.retry_at = None
     run.finished_at = now
     run.duration_ms = round((now - run.started_at).total_seconds() * 1000)
-    bundle.last_run_at = now
     for connection_id in dict.fromkeys(execution.auth_failures):
         deactivate_connection(connection_id, execution.error or "credentials were rejected")
-    count_failure(bundle, failed=run.status == RunStatus.ERROR.value)
-    log.info("run=%s bundle=%s state=%s ms=%s", run.id, bundle.id, run.status, run.duration_ms)
+    tally.record(run.bundle_id, run.account_id, failed=run.status == RunStatus.ERROR.value,
+                 at=now)
+    log.info("run=%s bundle=%s state=%s ms=%s", run.id, run.bundle_id, run.status,
+             run.duration_ms)
 
 
-def count_failure(bundle: Bundle, *, failed: bool) -> None:
-    """Track consecutive failed runs; block the bundle when there are too many."""
-    if not failed:
-        if bundle.consecutive_failures:
-            bundle.consecutive_failures = 0
-        return
-    bundle.consecutive_failures = (bundle.consecutive_failures or 0) + 1
-    limit = int(setting("BLOCK_AFTER_FAILURES", 10))
-    if bundle.consecutive_failures >= limit and bundle.status == BundleStatus.RUNNING.value:
-        block_bundle(bundle, f"{bundle.consecutive_failures} runs in a row failed")
+BUNDLES = Bundle.__table__
 
 
-def block_bundle(bundle: Bundle, reason: str) -> None:
-    """Stop a bundle by the system, with the reason shown; a user unblocks it."""
-    bundle.status = BundleStatus.BLOCKED.value
-    bundle.status_reason = reason
-    record_event(bundle.account_id, "bundle_blocked", f"Bundle blocked: {reason}",
-                 level=EventLevel.ERROR.value, bundle_id=bundle.id)
+class BundleTally:
+    """Keep bundles' failure streaks and last run times without rewriting them after each run.
+
+    A failed run bumps the streak in its own transaction with one atomic UPDATE (two workers
+    running the same bundle never lose a count) and blocks the bundle at the limit. Successes
+    and the last run time are written once per batch by flush(); a failure after a success in
+    the same batch starts the streak again at 1.
+    """
+
+    def __init__(self) -> None:
+        self.last_run: dict[int, datetime] = {}
+        self.reset_due: set[int] = set()
+
+    def record(self, bundle_id: int, account_id: int, *, failed: bool, at: datetime) -> None:
+        """Note a finished run of the bundle; count a failure now."""
+        self.last_run[bundle_id] = at
+        if not failed:
+            self.reset_due.add(bundle_id)
+            return
+        streak = self._count_failure(bundle_id, restart=bundle_id in self.reset_due)
+        self.reset_due.discard(bundle_id)
+        if streak >= int(setting("BLOCK_AFTER_FAILURES", 10)):
+            block_bundle_by_id(bundle_id, account_id, f"{streak} runs in a row failed")
+
+    @staticmethod
+    def _count_failure(bundle_id: int, *, restart: bool) -> int:
+        streak = 1 if restart else BUNDLES.c.consecutive_failures + 1
+        return db.session.execute(
+            update(BUNDLES).where(BUNDLES.c.id == bundle_id)
+            .values(consecutive_failures=streak)
+            .returning(BUNDLES.c.consecutive_failures)).scalar_one()
+
+    def flush(self) -> None:
+        """Write the last run times and the streaks that successes ended; commit."""
+        for bundle_id, at in self.last_run.items():
+            values: dict = {"last_run_at": at}
+            if bundle_id in self.reset_due:
+                values["consecutive_failures"] = 0
+            db.session.execute(update(BUNDLES).where(BUNDLES.c.id == bundle_id).values(values))
+        if self.last_run:
+            db.session.commit()
+        self.last_run.clear()
+        self.reset_due.clear()
+
+
+def block_bundle_by_id(bundle_id: int, account_id: int, reason: str) -> bool:
+    """Stop a running bundle by the system, with the reason shown; a user unblocks it."""
+    blocked = db.session.execute(
+        update(BUNDLES).where(BUNDLES.c.id == bundle_id,
+                              BUNDLES.c.status == BundleStatus.RUNNING.value)
+        .values(status=BundleStatus.BLOCKED.value, status_reason=reason)).rowcount
+    if blocked:
+        record_event(account_id, "bundle_blocked", f"Bundle blocked: {reason}",
+                     level=EventLevel.ERROR.value, bundle_id=bundle_id)
+    return bool(blocked)
 
 
 def deactivate_connection(connection_id: int | None, reason: str) -> None:
@@ -91,8 +132,8 @@ def deactivate_connection(connection_id: int | None, reason: str) -> None:
                  f"Connection {connection.name!r} stopped working: {reason}",
                  level=EventLevel.ERROR.value, connection_id=connection.id)
     for bundle in bundles_using(connection):
-        if bundle.status == BundleStatus.RUNNING.value:
-            block_bundle(bundle, f"connection {connection.name!r} is inactive: reconnect it")
+        block_bundle_by_id(bundle.id, bundle.account_id,
+                           f"connection {connection.name!r} is inactive: reconnect it")
 
 
 def bundles_using(connection: Connection) -> list[Bundle]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -94,18 +93,20 @@ def process_runs(run_ids: Sequence[int]) -> list[Run]:
     with runs_kept_after_commit():
         for run in runs:
             context.execute(run)
+        context.tally.flush()
         outcomes.after_runs(runs)
     return list(runs)
 
 
 @contextmanager
 def runs_kept_after_commit() -> Iterator[None]:
-    """Keep the batch's runs loaded across the per-run commits instead of reloading each.
+    """Keep the batch's runs and bundles loaded across the per-run commits.
 
     Expiring on commit would expire every object of the batch at each run's commit, then
     reload each with its own SELECT: a batch cost growing with its square. Only this job
-    writes its claimed runs, so their loaded state stays true; the bundle, which others do
-    change (pause, failure counts), is still expired after each commit (see RunContext).
+    writes its claimed runs, so their loaded state stays true. Of the bundle a run reads only
+    its id and name; what others change (status, failure streaks) is written with atomic
+    UPDATEs by BundleTally, never from the loaded object.
     """
     session = db.session()
     expiring = session.expire_on_commit
@@ -123,6 +124,7 @@ class RunContext:
         self.bundles: dict[int, Bundle] = {}
         self.definitions: dict[int | None, dict | None] = {}
         self.pools: dict[int, ConnectorPool] = {}
+        self.tally = outcomes.BundleTally()
 
     def execute(self, run: Run) -> None:
         """Execute one run; a failure here never reaches the other runs."""
@@ -134,19 +136,10 @@ class RunContext:
             db.session.rollback()
             log.exception("run=%s state=crashed", run_id)
             outcomes.mark_crashed(run_id)
-        finally:
-            self._forget_bundles()
-
-    def _forget_bundles(self) -> None:
-        """Expire the cached bundles so the next run sees changes others made (status)."""
-        for bundle in self.bundles.values():
-            if bundle is not None:
-                db.session.expire(bundle)
 
     def _execute(self, run: Run) -> None:
         bundle = self._bundle(run.bundle_id)
         definition = self._definition(run.bundle_version_id)
-        started = time.perf_counter()
         # Nothing is written until the actions are done: on SQLite a flushed change would hold
         # the database's single write lock through every HTTP call, so workers took turns.
         with db.session.no_autoflush:
@@ -163,7 +156,7 @@ class RunContext:
                     "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
                 forget_earlier_attempts(run)
                 record_steps(run, execution.steps, pool.secret_values)
-        outcomes.finish_run(run, bundle, execution, time.perf_counter() - started)
+        outcomes.finish_run(run, execution, self.tally)
 
     def _bundle(self, bundle_id: int) -> Bundle:
         if bundle_id not in self.bundles:
@@ -209,8 +202,9 @@ def record_steps(run: Run, steps: Sequence[StepRecord], secret_values: set[str])
     """Insert the journal rows of the steps, with credential values masked."""
     rows = [step_row(run, step, secret_values) for step in steps if step.status != "running"]
     if rows:
-        # One Core statement: ORM objects would cost a unit-of-work pass per run.
-        db.session.execute(insert(RunStep), rows)
+        # One Core statement on the table: ORM objects, or even the ORM's bulk insert, would
+        # cost a unit-of-work pass per run.
+        db.session.execute(insert(RunStep.__table__), rows)
     for row in rows:
         if row["block_kind"] == "receiver":
             run.bytes_out = (run.bytes_out or 0) + row["bytes_out"]
