@@ -37,8 +37,9 @@ def stack(host: str, port: int, worker_count: int, web_workers: int) -> None:
     redis_spec, redis_url = plan_redis(app)
     export_environment(app, redis_url)
     children = [redis_spec] if redis_spec else []
-    children += worker_specs(worker_count, worker_class(app))
+    # The web server first: webhooks are accepted (and kept) while the workers still load.
     children.append(web_spec(host, port, web_workers))
+    children += worker_specs(worker_count, worker_class(app))
     plan = {"cwd": app.root_path, "children": children, "greeting": greeting(host, port)}
     become_supervisor(app, plan)
 
@@ -71,12 +72,17 @@ def require_free_port(host: str, port: int) -> None:
 
 def apply_migrations(app: Flask) -> None:
     """Bring the database schema up to date, or say why there is nothing to apply."""
-    import flask_migrate
+    from cli.schema_check import schema_is_current
+    from models.base import db
 
     versions = Path(app.extensions["migrate"].directory) / "versions"
     if not any(versions.glob("*.py")):
         click.echo(f"stack: no migrations in {versions}; database left as it is")
         return
+    if schema_is_current(db.engine, versions):
+        return
+    import flask_migrate
+
     try:
         flask_migrate.upgrade()
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
