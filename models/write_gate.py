@@ -4,7 +4,9 @@ SQLite lets one writer in at a time; the others wait in its busy handler, which 
 steps of 1, 2, 5, 10 ms and more before trying again. Under a steady stream of webhooks two
 web processes kept sleeping on each other and left a third of the CPU idle. An flock on a
 file next to the database queues writers in the kernel instead: the next one wakes the moment
-the lock is released. PostgreSQL needs none of this.
+the lock is released. The webhook intake and the workers' run commits go through it; other
+writers (pages, the scheduler) still rely on SQLite's busy timeout. PostgreSQL needs none of
+this.
 """
 
 from __future__ import annotations
@@ -48,12 +50,18 @@ class WriteGate:
         self.pid = os.getpid()
 
 
+_gates: dict[str, WriteGate] = {}
+
+
 def write_gate_for(engine: Engine) -> WriteGate | None:
-    """Return a write gate for a file-based SQLite database, None for anything else."""
+    """Return the process's write gate for a file-based SQLite database, None otherwise."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    return WriteGate(f"{url.database}-writelock")
+    lock_path = f"{url.database}-writelock"
+    if lock_path not in _gates:
+        _gates[lock_path] = WriteGate(lock_path)
+    return _gates[lock_path]
 
 
 def gate_or_nothing(gate: WriteGate | None) -> AbstractContextManager[None]:

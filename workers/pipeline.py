@@ -15,6 +15,7 @@ from models.base import db, utcnow
 from models.bundle import Bundle, BundleVersion
 from models.inbox import InboxEvent, InboxStatus
 from models.run import Run, RunStatus, RunStep, RunTrigger
+from models.write_gate import gate_or_nothing, write_gate_for
 from workers import outcomes
 from workers.engine.executor import Execution, Executor, StepRecord
 from workers.engine.masking import mask_secrets
@@ -28,6 +29,11 @@ RESUMABLE_STEP_STATUSES = ("success", "error")
 
 def claim_inbox_batch(bundle_id: int, limit: int) -> list[int]:
     """Atomically take up to `limit` received events of a bundle and store a run for each."""
+    with gate_or_nothing(write_gate_for(db.engine)):
+        return _claim(bundle_id, limit)
+
+
+def _claim(bundle_id: int, limit: int) -> list[int]:
     token = secrets.token_hex(8)
     waiting = (select(InboxEvent.id)
                .where(InboxEvent.bundle_id == bundle_id,
@@ -93,7 +99,8 @@ def process_runs(run_ids: Sequence[int]) -> list[Run]:
     with runs_kept_after_commit():
         for run in runs:
             context.execute(run)
-        context.tally.flush()
+        with gate_or_nothing(write_gate_for(db.engine)):
+            context.tally.flush()
         outcomes.after_runs(runs)
     return list(runs)
 
@@ -130,32 +137,38 @@ class RunContext:
         """Execute one run; a failure here never reaches the other runs."""
         run_id = run.id
         try:
-            self._execute(run)
-            db.session.commit()
+            execution, secret_values = self._run_actions(run)
+            # Every write of the run happens here, after its actions: on SQLite a write holds
+            # the database's single write lock until the commit, so it must be short.
+            with gate_or_nothing(write_gate_for(db.engine)):
+                self._store_outcome(run, execution, secret_values)
+                db.session.commit()
         except Exception:  # a bug or a database error must not stop the batch
             db.session.rollback()
             log.exception("run=%s state=crashed", run_id)
             outcomes.mark_crashed(run_id)
 
-    def _execute(self, run: Run) -> None:
+    def _run_actions(self, run: Run) -> tuple[Execution, set[str]]:
+        """Run the item through the blocks; return the execution and the secrets to mask."""
         bundle = self._bundle(run.bundle_id)
         definition = self._definition(run.bundle_version_id)
-        # Nothing is written until the actions are done: on SQLite a flushed change would hold
-        # the database's single write lock through every HTTP call, so workers took turns.
         with db.session.no_autoflush:
             run.status = RunStatus.RUNNING.value
             run.started_at = run.started_at or datetime.now(UTC)
             if definition is None:
-                execution = Execution(status="error",
-                                      error="The bundle has no saved version to run")
-            else:
-                pool = self._pool(run.account_id)
-                executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
-                                    done_steps=self._done_steps(run))
-                execution = executor.run(run.input, {
-                    "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
-                forget_earlier_attempts(run)
-                record_steps(run, execution.steps, pool.secret_values)
+                return Execution(status="error",
+                                 error="The bundle has no saved version to run"), set()
+            pool = self._pool(run.account_id)
+            executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
+                                done_steps=self._done_steps(run))
+            execution = executor.run(run.input, {
+                "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
+        return execution, pool.secret_values
+
+    def _store_outcome(self, run: Run, execution: Execution, secret_values: set[str]) -> None:
+        """Write the run's steps and outcome (the caller commits)."""
+        forget_earlier_attempts(run)
+        record_steps(run, execution.steps, secret_values)
         outcomes.finish_run(run, execution, self.tally)
 
     def _bundle(self, bundle_id: int) -> Bundle:

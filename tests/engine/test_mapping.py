@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.engine.mapping import (
+    CONTEXT_ROOTS,
     FLATTEN_MAX_DEPTH,
     FLATTEN_MAX_FIELDS,
     RenderResult,
@@ -302,7 +303,8 @@ def test_flattened_fields_resolve_back_to_their_values(data: Any) -> None:
         assert resolve_path(path, context) == (True, value)
 
 
-@given(st.dictionaries(KEYS.filter(lambda key: key not in ("source", "steps")), JSON_VALUES))
+# Fields named like a context root ({{run.id}}, {{bundle.name}}) need the source. prefix.
+@given(st.dictionaries(KEYS.filter(lambda key: key not in CONTEXT_ROOTS), JSON_VALUES))
 def test_flattened_source_fields_work_as_templates_without_prefix(data: dict[str, Any]) -> None:
     context = {"source": data}
     for path, value in flatten_fields(data).items():

@@ -91,6 +91,8 @@ class Executor:
 
     def _settle_status(self) -> None:
         """Make the run an error when a receiver failed and no later block checked it."""
+        if not self._failed:
+            return
         checked = checked_block_ids(self.definition.get("blocks", []))
         unhandled = [block_id for block_id in self._failed if block_id not in checked]
         if unhandled:
