@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import requests
-
 from connectors import oauth2
 from connectors.base import AuthKind, Connector, Field, PollResult, action, trigger
 from connectors.errors import AuthError, ConnectorError, RetryableError
+from connectors.http_response import HttpResponse
 from connectors.oauth2 import OAuthClient, TokenSet
 from connectors.registry import register
 from connectors.responses import json_or_error, parse_retry_after, service_message_of
@@ -376,7 +375,7 @@ class GoogleSheets(Connector):
         tokens: TokenSet,
         params: Mapping[str, str] | None,
         body: Any,
-    ) -> requests.Response:
+    ) -> HttpResponse:
         """Send one authorised request to the configured API address."""
         base = str(self.config.get("base_url") or SHEETS_URL).rstrip("/")
         return self.http.request(
@@ -408,7 +407,7 @@ class GoogleSheets(Connector):
         return fresh
 
 
-def raise_for_google(response: requests.Response) -> None:
+def raise_for_google(response: HttpResponse) -> None:
     """Raise the typed error for a Google error answer; do nothing on success."""
     status = response.status_code
     if status < 400:

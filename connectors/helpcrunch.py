@@ -6,11 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
 from connectors.base import AuthKind, Connector, Field, action
 from connectors.errors import AuthError, ConnectorError, RetryableError
 from connectors.fields import api_address
+from connectors.http_response import HttpResponse
 from connectors.registry import register
 from connectors.responses import json_or_error, parse_retry_after, service_message_of
 
@@ -255,7 +254,7 @@ class HelpCrunch(Connector):
         headers = {"Authorization": f"Bearer {self._api_key()}", "Accept": "application/json"}
         data = None
         if body is not None:
-            # Encoded here, not by requests, so the bytes sent are compact UTF-8 JSON.
+            # Encoded here, not by the HTTP client, so the bytes sent are compact UTF-8 JSON.
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
         response = self.http.request(
@@ -446,14 +445,14 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _is_html(response: requests.Response) -> bool:
+def _is_html(response: HttpResponse) -> bool:
     """Tell whether an answer is an HTML page (a proxy, a login page, a wrong address)."""
     if "html" in response.headers.get("Content-Type", "").lower():
         return True
     return response.text.lstrip()[:1] == "<"
 
 
-def _html_error(response: requests.Response, base_url: str) -> ConnectorError:
+def _html_error(response: HttpResponse, base_url: str) -> ConnectorError:
     """Explain an HTML answer; server-side failures stay worth retrying."""
     status = response.status_code
     message = (
@@ -465,7 +464,7 @@ def _html_error(response: requests.Response, base_url: str) -> ConnectorError:
     return ConnectorError(message, status=status)
 
 
-def _status_error(response: requests.Response) -> ConnectorError:
+def _status_error(response: HttpResponse) -> ConnectorError:
     """Return the typed error for an unsuccessful JSON answer."""
     status = response.status_code
     said = _service_message(response)
@@ -491,7 +490,7 @@ def _status_error(response: requests.Response) -> ConnectorError:
     return error_class(message, service_message=said, status=status)
 
 
-def _service_message(response: requests.Response) -> str:
+def _service_message(response: HttpResponse) -> str:
     """Return HelpCrunch's own words: the messages of {"errors": [{code, message}]}."""
     try:
         body = response.json()
@@ -509,7 +508,7 @@ def _service_message(response: requests.Response) -> str:
     return service_message_of(response)
 
 
-def _retry_after(response: requests.Response) -> float:
+def _retry_after(response: HttpResponse) -> float:
     """Return the wait a rate-limited answer asks for, or one whole limit window."""
     asked = parse_retry_after(response.headers.get("Retry-After"))
     return RATE_LIMIT_WAIT_SECONDS if asked is None else asked

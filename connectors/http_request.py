@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
-
 from connectors.base import AuthKind, Connector, Field, action
 from connectors.errors import ConnectorError
 from connectors.http import raise_for_status
+from connectors.http_response import HttpResponse
 from connectors.registry import register
 from connectors.responses import excerpt
 
@@ -146,7 +145,7 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _decoded_body(response: requests.Response) -> Any:
+def _decoded_body(response: HttpResponse) -> Any:
     """Return JSON when the answer says it is JSON, otherwise text cut to 64 KB."""
     content_type = response.headers.get("Content-Type", "").lower()
     if "json" in content_type:

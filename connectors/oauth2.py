@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
-
 from connectors.errors import AuthError, ConnectorError, RetryableError
 from connectors.http import HttpClient
+from connectors.http_response import HttpResponse
 from connectors.responses import excerpt, parse_retry_after
 
 GOOGLE_AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -220,7 +219,7 @@ def _token_set(
     )
 
 
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
+def _json_object(response: HttpResponse) -> dict[str, Any] | None:
     """Return the body as a JSON object, or None when it is anything else."""
     try:
         body = response.json()
@@ -229,7 +228,7 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _looks_like_html(response: requests.Response) -> bool:
+def _looks_like_html(response: HttpResponse) -> bool:
     """Tell whether a body is a web page (a proxy or login page) rather than data."""
     content_type = response.headers.get("Content-Type", "").lower()
     return "html" in content_type or response.text.lstrip().startswith("<")

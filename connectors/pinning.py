@@ -1,4 +1,4 @@
-"""Transport that connects only to addresses the SSRF guard approved (defeats DNS rebinding).
+"""Connection pools that connect only to addresses the SSRF guard approved (defeats DNS rebinding).
 
 Checking a URL and then letting the HTTP library resolve the name again leaves a gap: a
 hostile DNS server can answer "public" to the check and "127.0.0.1" to the connection. Here
@@ -13,27 +13,12 @@ import socket
 from functools import cache
 from typing import Any
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection
 
 from connectors import netguard
-
-
-class PinnedAdapter(HTTPAdapter):
-    """Send requests through connections that vet and pin the peer address."""
-
-    def __init__(self, *, allow_private: bool, **kwargs: Any) -> None:
-        # Set before super().__init__, which builds the pool manager.
-        self.allow_private = allow_private
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """Build the pool manager with pools whose connections pin vetted addresses."""
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_pool_classes(self.allow_private))
 
 
 class _PinnedConnectionMixin:
@@ -61,7 +46,7 @@ class _PinnedConnectionMixin:
                 )
             except OSError as error:
                 last_error = error
-        # Same exceptions urllib3 raises, so requests maps them to its usual errors.
+        # The exceptions urllib3 itself raises, so callers map them like any connect failure.
         if isinstance(last_error, TimeoutError):
             message = f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
             raise ConnectTimeoutError(self, message) from last_error
@@ -70,8 +55,8 @@ class _PinnedConnectionMixin:
 
 
 @cache
-def _pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
-    """Return http/https pool classes whose connections follow the given policy."""
+def pinned_pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
+    """Return http/https pool classes (for a PoolManager) whose connections pin vetted addresses."""
     policy = {"allow_private": allow_private}
     http_connection = type("PinnedHTTPConnection", (_PinnedConnectionMixin, HTTPConnection), policy)
     https_connection = type(

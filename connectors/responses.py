@@ -8,16 +8,15 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from connectors.errors import AuthError, ConnectorError, RetryableError
+from connectors.http_response import HttpResponse
 
 EXCERPT_CHARS = 300
 MESSAGE_KEYS = ("message", "error_description", "error", "detail", "title")
 
 
 def raise_for_status(
-    response: requests.Response,
+    response: HttpResponse,
     *,
     service_message: str | None = None,
     auth_statuses: Collection[int] = (401, 403),
@@ -38,7 +37,7 @@ def raise_for_status(
     raise error_class(message, service_message=said, status=status)
 
 
-def json_or_error(response: requests.Response) -> Any:
+def json_or_error(response: HttpResponse) -> Any:
     """Return the parsed JSON body, or explain what the service sent instead."""
     try:
         return response.json()
@@ -58,7 +57,7 @@ def json_or_error(response: requests.Response) -> Any:
     )
 
 
-def service_message_of(response: requests.Response) -> str:
+def service_message_of(response: HttpResponse) -> str:
     """Return the service's own error message: a JSON message field or a body excerpt."""
     try:
         body = response.json()
@@ -110,6 +109,6 @@ def _message_in(body: Any) -> str | None:
     return None
 
 
-def _service_name(response: requests.Response) -> str:
+def _service_name(response: HttpResponse) -> str:
     """Name the answering host for messages, falling back to 'The service'."""
     return urlsplit(response.url or "").hostname or "The service"

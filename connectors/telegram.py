@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from connectors.base import AuthKind, Connector, Field, action
 from connectors.errors import AuthError, ConnectorError, RetryableError
 from connectors.fields import api_address
+from connectors.http_response import HttpResponse
 from connectors.registry import register
 from connectors.responses import excerpt, json_or_error, parse_retry_after
 
@@ -230,7 +229,7 @@ def _is_on(value: Any) -> bool:
     return bool(value)
 
 
-def _result_of(response: requests.Response) -> Any:
+def _result_of(response: HttpResponse) -> Any:
     """Return the result of a Bot API answer or raise the error it describes."""
     status = response.status_code
     if status == 429 or status >= 500:
@@ -246,7 +245,7 @@ def _result_of(response: requests.Response) -> Any:
     raise _error_from(body, status)
 
 
-def _retryable(response: requests.Response) -> RetryableError:
+def _retryable(response: HttpResponse) -> RetryableError:
     """Describe flood control or a server failure, with Telegram's wait when it gives one."""
     status = response.status_code
     envelope = _envelope_or_empty(response)
@@ -321,7 +320,7 @@ def _hint(description: str, parameters: Mapping[str, Any]) -> str:
     return next((hint for fragment, hint in HINTS if fragment in lowered), "")
 
 
-def _envelope_or_empty(response: requests.Response) -> Mapping[str, Any]:
+def _envelope_or_empty(response: HttpResponse) -> Mapping[str, Any]:
     """Return the JSON envelope of an answer, or an empty one for HTML or text pages."""
     try:
         body = response.json()
@@ -330,7 +329,7 @@ def _envelope_or_empty(response: requests.Response) -> Mapping[str, Any]:
     return body if isinstance(body, Mapping) else {}
 
 
-def _is_plain_text(response: requests.Response) -> bool:
+def _is_plain_text(response: HttpResponse) -> bool:
     """Tell a short text answer worth quoting from an HTML error page that is not."""
     content_type = response.headers.get("Content-Type", "").lower()
     text = response.text.strip()

@@ -26,8 +26,7 @@ def tls_sink(tmp_path: Path) -> Iterator[tuple[HttpSink, Path]]:
 def trusting_client(tls_sink) -> Iterator[HttpClient]:
     """Return a guarded client that trusts the test CA and may call loopback."""
     _, ca_file = tls_sink
-    with HttpClient(allow_private=True) as http:
-        http.session.verify = str(ca_file)
+    with HttpClient(allow_private=True, ca_file=str(ca_file)) as http:
         yield http
 
 

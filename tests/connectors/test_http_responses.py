@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import requests
 
 from connectors.errors import AuthError, ConnectorError, RetryableError
-from connectors.http import json_or_error, raise_for_status
+from connectors.http import HttpResponse, json_or_error, raise_for_status
 from connectors.responses import excerpt, parse_retry_after
 
 
@@ -16,7 +15,7 @@ from connectors.responses import excerpt, parse_retry_after
 def answer(sink, client):
     """Return a function that makes the sink answer once and fetches that answer."""
 
-    def fetch(**programmed: object) -> requests.Response:
+    def fetch(**programmed: object) -> HttpResponse:
         sink.enqueue(**programmed)
         return client.request("GET", f"{sink.url}/resource")
 
