@@ -215,9 +215,10 @@ def record_steps(run: Run, steps: Sequence[StepRecord], secret_values: set[str])
     """Insert the journal rows of the steps, with credential values masked."""
     rows = [step_row(run, step, secret_values) for step in steps if step.status != "running"]
     if rows:
-        # One Core statement on the table: ORM objects, or even the ORM's bulk insert, would
-        # cost a unit-of-work pass per run.
-        db.session.execute(insert(RunStep.__table__), rows)
+        # One Core statement on the session's connection: ORM objects, the ORM's bulk insert or
+        # an autoflush of the run would each cost a unit-of-work pass; the run's own changes
+        # go out in the single flush of the commit.
+        db.session.connection().execute(insert(RunStep.__table__), rows)
     for row in rows:
         if row["block_kind"] == "receiver":
             run.bytes_out = (run.bytes_out or 0) + row["bytes_out"]
