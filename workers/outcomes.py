@@ -6,6 +6,7 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -38,27 +39,26 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return max(backoff, retry_after or 0.0)
 
 
-def finish_run(run: Run, execution: Execution, tally: BundleTally) -> None:
-    """Store a run's outcome and apply its consequences (the caller commits)."""
+def finish_run(run: Run, execution: Execution, tally: BundleTally,
+               started_at: datetime) -> dict[str, Any]:
+    """Return a run's outcome columns and apply its consequences (the caller stores them)."""
     now = datetime.now(UTC)
-    run.error = execution.error
+    values: dict[str, Any] = {"error": execution.error, "started_at": started_at}
     if execution.status == "retry":
         delay = retry_delay(run.attempt, execution.retry_after)
-        run.status = RunStatus.RETRYING.value
-        run.retry_at = now + timedelta(seconds=delay)
-        run.attempt += 1
-        log.info("run=%s state=retrying attempt=%s in_s=%.1f", run.id, run.attempt, delay)
-        return
-    run.status = execution.status
-    run.retry_at = None
-    run.finished_at = now
-    run.duration_ms = round((now - run.started_at).total_seconds() * 1000)
+        values.update(status=RunStatus.RETRYING.value, attempt=run.attempt + 1,
+                      retry_at=now + timedelta(seconds=delay))
+        log.info("run=%s state=retrying attempt=%s in_s=%.1f", run.id, run.attempt + 1, delay)
+        return values
+    values.update(status=execution.status, retry_at=None, finished_at=now,
+                  duration_ms=round((now - started_at).total_seconds() * 1000))
     for connection_id in dict.fromkeys(execution.auth_failures):
         deactivate_connection(connection_id, execution.error or "credentials were rejected")
-    tally.record(run.bundle_id, run.account_id, failed=run.status == RunStatus.ERROR.value,
+    tally.record(run.bundle_id, run.account_id, failed=execution.status == RunStatus.ERROR.value,
                  at=now)
-    log.info("run=%s bundle=%s state=%s ms=%s", run.id, run.bundle_id, run.status,
-             run.duration_ms)
+    log.info("run=%s bundle=%s state=%s ms=%s", run.id, run.bundle_id, execution.status,
+             values["duration_ms"])
+    return values
 
 
 BUNDLES = Bundle.__table__

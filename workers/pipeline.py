@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import db, utcnow
 from models.bundle import Bundle, BundleVersion
@@ -137,11 +138,13 @@ class RunContext:
         """Execute one run; a failure here never reaches the other runs."""
         run_id = run.id
         try:
+            started_at = run.started_at or datetime.now(UTC)
             execution, secret_values = self._run_actions(run)
+            steps = step_rows(run, execution.steps, secret_values)
             # Every write of the run happens here, after its actions: on SQLite a write holds
             # the database's single write lock until the commit, so it must be short.
             with gate_or_nothing(write_gate_for(db.engine)):
-                self._store_outcome(run, execution, secret_values)
+                self._store_outcome(run, execution, steps, started_at)
                 db.session.commit()
         except Exception:  # a bug or a database error must not stop the batch
             db.session.rollback()
@@ -152,24 +155,27 @@ class RunContext:
         """Run the item through the blocks; return the execution and the secrets to mask."""
         bundle = self._bundle(run.bundle_id)
         definition = self._definition(run.bundle_version_id)
+        if definition is None:
+            return Execution(status="error", error="The bundle has no saved version to run"), set()
+        pool = self._pool(run.account_id)
+        executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
+                            done_steps=self._done_steps(run))
         with db.session.no_autoflush:
-            run.status = RunStatus.RUNNING.value
-            run.started_at = run.started_at or datetime.now(UTC)
-            if definition is None:
-                return Execution(status="error",
-                                 error="The bundle has no saved version to run"), set()
-            pool = self._pool(run.account_id)
-            executor = Executor(definition, pool.call, may_retry=outcomes.may_retry(run),
-                                done_steps=self._done_steps(run))
             execution = executor.run(run.input, {
                 "bundle": {"id": bundle.id, "name": bundle.name}, "run": {"id": run.id}})
         return execution, pool.secret_values
 
-    def _store_outcome(self, run: Run, execution: Execution, secret_values: set[str]) -> None:
+    def _store_outcome(self, run: Run, execution: Execution, steps: list[dict],
+                       started_at: datetime) -> None:
         """Write the run's steps and outcome (the caller commits)."""
         forget_earlier_attempts(run)
-        record_steps(run, execution.steps, secret_values)
-        outcomes.finish_run(run, execution, self.tally)
+        if steps:
+            # One Core statement on the session's connection: ORM objects, the ORM's bulk
+            # insert or an autoflush would each cost a unit-of-work pass.
+            db.session.connection().execute(insert(RunStep.__table__), steps)
+        values = outcomes.finish_run(run, execution, self.tally, started_at)
+        values["bytes_out"] = sum(row["bytes_out"] for row in steps)
+        write_run(run, values)
 
     def _bundle(self, bundle_id: int) -> Bundle:
         if bundle_id not in self.bundles:
@@ -211,17 +217,18 @@ def forget_earlier_attempts(run: Run) -> None:
     db.session.flush()  # after the actions, like every other write of the run
 
 
-def record_steps(run: Run, steps: Sequence[StepRecord], secret_values: set[str]) -> None:
-    """Insert the journal rows of the steps, with credential values masked."""
-    rows = [step_row(run, step, secret_values) for step in steps if step.status != "running"]
-    if rows:
-        # One Core statement on the session's connection: ORM objects, the ORM's bulk insert or
-        # an autoflush of the run would each cost a unit-of-work pass; the run's own changes
-        # go out in the single flush of the commit.
-        db.session.connection().execute(insert(RunStep.__table__), rows)
-    for row in rows:
-        if row["block_kind"] == "receiver":
-            run.bytes_out = (run.bytes_out or 0) + row["bytes_out"]
+def step_rows(run: Run, steps: Sequence[StepRecord], secret_values: set[str]) -> list[dict]:
+    """Return the journal rows of the finished steps, with credential values masked."""
+    return [step_row(run, step, secret_values) for step in steps if step.status != "running"]
+
+
+def write_run(run: Run, values: dict) -> None:
+    """Store a run's outcome with one UPDATE and keep the loaded object in step with it."""
+    db.session.connection().execute(
+        update(Run.__table__).where(Run.__table__.c.id == run.id).values(values))
+    for key, value in values.items():
+        # Marked as stored, not as changed: the commit has nothing left to flush for the run.
+        set_committed_value(run, key, value)
 
 
 def step_row(run: Run, step: StepRecord, secret_values: set[str]) -> dict:
